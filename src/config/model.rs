@@ -1,0 +1,118 @@
+//! The serde model of a config file, with defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole config file, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub supervisor: SupervisorConfig,
+    /// Services by name, in the order they appear in the file.
+    pub services: Vec<(String, ServiceConfig)>,
+}
+
+/// `[supervisor]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorConfig {
+    /// Folder for `<service>.log` files. None: no log files, ring only.
+    pub log_dir: Option<PathBuf>,
+    /// Control socket path. None: the default (`/run/sentinel.sock` as root,
+    /// `$XDG_RUNTIME_DIR/sentinel.sock` otherwise).
+    pub socket: Option<PathBuf>,
+    /// Uids besides sentinel's own allowed on the control socket.
+    pub socket_allow_uids: Vec<u32>,
+    /// Whole-shutdown deadline. Default 30s.
+    pub shutdown_timeout: Duration,
+    /// Echo service output on sentinel's stdout, prefixed with the name.
+    /// None: on when sentinel is PID 1 (container mode), off otherwise.
+    pub echo_logs: Option<bool>,
+    /// Signals sentinel forwards to every service (unless a service sets
+    /// its own list). Default: SIGUSR1, SIGUSR2, SIGWINCH.
+    pub forward_signals: Vec<Signal>,
+    /// Default log rotation for services.
+    pub log: LogConfig,
+}
+
+/// `log = { max_size = "10M", keep = 5 }`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Rotate when the current file would grow past this many bytes. Default 10 MiB.
+    pub max_size: u64,
+    /// Rotated files kept (`name.log.1` .. `name.log.N`) besides the current one. Default 5.
+    pub keep: u32,
+}
+
+/// `[services.NAME]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// argv; never empty after validation.
+    pub command: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    /// The final environment additions: env_file entries in order, then `env`.
+    /// (sentinel's own environment is inherited underneath unless `clear_env`.)
+    pub env: Vec<(String, String)>,
+    /// Start from an empty environment instead of sentinel's. Default false.
+    pub clear_env: bool,
+    pub restart: RestartPolicy,
+    pub backoff: Backoff,
+    pub stop_signal: Signal,
+    /// Wait this long after `stop_signal`, then SIGKILL. Default 10s.
+    pub stop_timeout: Duration,
+    /// Named groups this service belongs to (`@group` in commands).
+    pub groups: Vec<String>,
+    /// Start with the supervisor. Default true.
+    pub autostart: bool,
+    pub log: LogConfig,
+    /// None: use `supervisor.forward_signals`.
+    pub forward_signals: Option<Vec<Signal>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Exponential backoff between restarts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// First delay. Default 100ms. Zero means restart at once.
+    pub initial: Duration,
+    /// Ceiling. Default 30s.
+    pub max: Duration,
+    /// Growth per consecutive failure. Default 2.0 (>= 1.0).
+    pub factor: f64,
+    /// A run that lasted this long resets the delay to `initial`. Default 10s.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            factor: 2.0,
+            reset_after: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
+/// A signal number, parsed from `"SIGTERM"`, `"TERM"` or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    pub const TERM: Signal = Signal(libc::SIGTERM);
+    pub const KILL: Signal = Signal(libc::SIGKILL);
+}

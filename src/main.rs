@@ -1,0 +1,10 @@
+//! sentinel: a Linux isolation runner and process supervisor.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod config;
+mod logs;
+
+fn main() {
+    std::process::exit(cli::main());
+}

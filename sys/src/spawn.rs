@@ -1,0 +1,1 @@
+//! Start a child: everything prepared in the parent, only syscalls after fork.
