@@ -30,7 +30,11 @@ pub fn main() -> i32 {
     match args.cmd {
         Cmd::Check(a) => match crate::config::load(&a.config) {
             Ok(cfg) => {
-                println!("{}: ok, {} services", a.config.display(), cfg.services.len());
+                println!(
+                    "{}: ok, {} services",
+                    a.config.display(),
+                    cfg.services.len()
+                );
                 0
             }
             Err(e) => {

@@ -26,7 +26,9 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     pub fn new(max_line: usize) -> Self {
-        LineSplitter { _max_line: max_line }
+        LineSplitter {
+            _max_line: max_line,
+        }
     }
 
     /// Feed bytes read at `now`; `emit` gets each complete line without its newline.
@@ -86,7 +88,9 @@ pub struct Ring {
 impl Ring {
     pub fn new(max_lines: usize, max_bytes: usize) -> Self {
         let _ = max_bytes;
-        Ring { _max_lines: max_lines }
+        Ring {
+            _max_lines: max_lines,
+        }
     }
 
     /// Store a line; returns its sequence number (1, 2, 3, ... per ring).
