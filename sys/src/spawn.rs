@@ -247,12 +247,7 @@ pub fn spawn(plan: &Plan, stdio: [Stdio<'_>; 3]) -> Result<Pid, SpawnError> {
     }
     // The child failed before execve and is exiting: reap it now so that no
     // zombie is left and the loop never sees its exit.
-    loop {
-        match nix::sys::wait::waitpid(pid, None) {
-            Err(Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
+    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
     let step = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
     let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
     let step = Step::from_u32(step).unwrap_or(Step::Exec);
