@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod logs;
+mod supervisor;
 
 fn main() {
     std::process::exit(cli::main());

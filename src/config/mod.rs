@@ -57,3 +57,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let _ = path;
     todo!("config::load")
 }
+
+/// `SIGTERM` for 15. (Temporary: replaced by the config module's value parsers.)
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGHUP => "SIGHUP".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGKILL => "SIGKILL".into(),
+        libc::SIGTERM => "SIGTERM".into(),
+        other => format!("signal {other}"),
+    }
+}
