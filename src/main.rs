@@ -3,7 +3,11 @@
 
 mod cli;
 mod config;
+mod control;
+mod event_loop;
+mod exec;
 mod logs;
+mod pid1;
 mod supervisor;
 
 fn main() {

@@ -67,6 +67,11 @@ impl RotatingFile {
         let _ = line;
         todo!()
     }
+
+    /// Write buffered lines to the file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        todo!()
+    }
 }
 
 /// One captured line.
@@ -102,6 +107,11 @@ impl Ring {
     /// The last `n` lines, oldest first.
     pub fn tail(&self, n: usize) -> Vec<LogLine> {
         let _ = n;
+        todo!()
+    }
+
+    /// The seq of the newest line (0 when empty and nothing was pushed).
+    pub fn last_seq(&self) -> u64 {
         todo!()
     }
 

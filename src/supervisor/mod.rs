@@ -3,7 +3,7 @@
 
 mod service;
 
-pub use service::{Action, AfterStop, Event, ExitStatus, Policy, Service, State};
+pub use service::{Action, Event, ExitStatus, Policy, Service, State};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -1,0 +1,224 @@
+//! The control protocol over the unix socket: newline-delimited JSON, one
+//! request line, one response line (`logs --follow` then streams one line
+//! per log line). Shared by the server (the event loop) and the client (CLI).
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::logs::LogLine;
+
+/// Largest request line accepted, newline included.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+fn default_lines() -> usize {
+    20
+}
+
+/// What a client asks. `target` is a service name, `@group`, or `*` for all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    Status {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+    },
+    Start {
+        target: String,
+    },
+    Stop {
+        target: String,
+    },
+    Restart {
+        target: String,
+    },
+    Logs {
+        service: String,
+        #[serde(default = "default_lines")]
+        lines: usize,
+        #[serde(default)]
+        follow: bool,
+    },
+    Shutdown {},
+}
+
+/// One service as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub state: String,
+    pub pid: Option<i32>,
+    /// Milliseconds since the current process started.
+    pub uptime_ms: Option<u64>,
+    pub restarts: u64,
+    /// `exit 1`, `killed by SIGKILL`.
+    pub last_exit: Option<String>,
+    /// The code, or 128 + signal.
+    pub last_exit_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// The answer to a request (fields present as the request calls for).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<LogLine>>,
+    /// One followed line (`logs --follow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LogLine>,
+}
+
+impl Response {
+    pub fn error(msg: impl Into<String>) -> Response {
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn message(msg: impl Into<String>) -> Response {
+        Response {
+            ok: true,
+            message: Some(msg.into()),
+            ..Default::default()
+        }
+    }
+
+    /// The JSON line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec(self).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Parse one request line, with an error a client can act on.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "bad request: {e}; expected one JSON object per line, e.g. {{\"cmd\":\"status\"}} \
+             (commands: status, start, stop, restart, logs, shutdown)"
+        )
+    })
+}
+
+/// The socket path when neither the config nor the command line names one:
+/// `/run/sentinel.sock` as root, `$XDG_RUNTIME_DIR/sentinel.sock` otherwise.
+pub fn default_socket() -> Result<PathBuf, String> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/run/sentinel.sock"));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Ok(Path::new(&d).join("sentinel.sock")),
+        _ => Err(
+            "no control socket path: XDG_RUNTIME_DIR is not set; set `socket` in [supervisor] \
+                  or pass --socket (or SENTINEL_SOCKET)"
+                .to_string(),
+        ),
+    }
+}
+
+/// A client connection to a running sentinel.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    path: PathBuf,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, String> {
+        let stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => format!(
+                "cannot connect to {}: {e}; is `sentinel run` running with this socket?",
+                path.display()
+            ),
+            _ => format!("cannot connect to {}: {e}", path.display()),
+        })?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn send(&mut self, req: &Request) -> Result<(), String> {
+        let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.reader
+            .get_mut()
+            .write_all(&line)
+            .map_err(|e| format!("write to {}: {e}", self.path.display()))
+    }
+
+    /// The next response line; None at EOF.
+    pub fn recv(&mut self) -> Result<Option<Response>, String> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| format!("read from {}: {e}", self.path.display()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| format!("bad response from {}: {e}", self.path.display()))
+    }
+
+    /// Send one request and read its one response.
+    pub fn call(&mut self, req: &Request) -> Result<Response, String> {
+        self.send(req)?;
+        self.recv()?.ok_or_else(|| {
+            format!(
+                "{} closed the connection without answering",
+                self.path.display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_garbage_is_explained() {
+        let r = Request::Logs {
+            service: "web".into(),
+            lines: 5,
+            follow: true,
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"cmd":"logs","service":"web","lines":5,"follow":true}"#
+        );
+        assert_eq!(parse_request(s.as_bytes()), Ok(r));
+        assert_eq!(
+            parse_request(br#"{"cmd":"status"}"#),
+            Ok(Request::Status { target: None })
+        );
+        assert_eq!(
+            parse_request(br#"{"cmd":"shutdown"}"#),
+            Ok(Request::Shutdown {})
+        );
+        let e = parse_request(b"hello").unwrap_err();
+        assert!(
+            e.starts_with("bad request:") && e.contains("commands: status"),
+            "{e}"
+        );
+        let e = parse_request(br#"{"cmd":"stop"}"#).unwrap_err();
+        assert!(e.contains("target"), "{e}");
+        let e = parse_request(br#"{"cmd":"status","bogus":1}"#).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,863 @@
+//! The imperative shell: one thread, one `mio::Poll`. It owns every fd
+//! (signalfd, control socket and connections, service output pipes), a heap
+//! of deadlines that sets the poll timeout, and the processes. It turns what
+//! happens into supervisor events and carries out the actions that come back.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::unix::pipe;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signal::{SigSet, Signal as NixSignal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::config::{Config, Signal};
+use crate::control::{self, Request, Response, ServiceStatus};
+use crate::logs::{LineSplitter, Ring, RotatingFile, Stream};
+use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
+
+const SIGNALS: Token = Token(0);
+const LISTENER: Token = Token(1);
+/// Service output pipes: `PIPE_BASE + 2 * service + stream`.
+const PIPE_BASE: usize = 1 << 20;
+/// Control connections: `CONN_BASE + n`.
+const CONN_BASE: usize = 1 << 30;
+
+/// Bytes read from one pipe per loop turn, so one chatty service cannot
+/// starve the others.
+const READ_BUDGET: usize = 64 * 1024;
+/// Longest line kept whole; longer lines are cut.
+const MAX_LINE: usize = 16 * 1024;
+/// A partial line is flushed after this long without its newline.
+const PARTIAL_FLUSH: Duration = Duration::from_millis(500);
+/// A follower that falls this far behind is disconnected.
+const MAX_CONN_BUFFER: usize = 4 * 1024 * 1024;
+
+/// How `run` was asked to behave.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_path: PathBuf,
+    pub socket: PathBuf,
+    pub echo_logs: bool,
+    /// sentinel is the kernel's PID 1: power off instead of exiting.
+    pub real_init: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Service(usize),
+    Shutdown,
+    Flush(usize, u8),
+}
+
+/// A service's fds and output state.
+struct ServiceIo {
+    plan: sys::spawn::Plan,
+    groups: Vec<String>,
+    forward: Vec<Signal>,
+    /// Read ends (registered in the loop) and write ends (given to children).
+    readers: [pipe::Receiver; 2],
+    writers: [pipe::Sender; 2],
+    splitters: [LineSplitter; 2],
+    file: Option<RotatingFile>,
+    ring: Ring,
+    /// `name | ` for echoed lines.
+    prefix: Vec<u8>,
+}
+
+struct Conn {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// `logs --follow`: (service, last seq sent).
+    follow: Option<(usize, u64)>,
+    /// Close once `output` is written.
+    closing: bool,
+}
+
+pub struct Runtime {
+    poll: Poll,
+    signals: SignalFd,
+    listener: UnixListener,
+    socket_path: PathBuf,
+    allowed_uids: Vec<u32>,
+    sup: Supervisor,
+    io: Vec<ServiceIo>,
+    pids: HashMap<i32, usize>,
+    conns: HashMap<usize, Conn>,
+    next_conn: usize,
+    timers: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    /// Pipes with data left after their read budget.
+    unread: Vec<(usize, usize)>,
+    dev_null: OwnedFd,
+    echo: Option<Vec<u8>>,
+    opts: Options,
+    reaped_orphans: u64,
+    read_buf: Vec<u8>,
+}
+
+/// The signals the loop takes through its signalfd.
+fn loop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        NixSignal::SIGCHLD,
+        NixSignal::SIGTERM,
+        NixSignal::SIGINT,
+        NixSignal::SIGQUIT,
+        NixSignal::SIGHUP,
+        NixSignal::SIGUSR1,
+        NixSignal::SIGUSR2,
+        NixSignal::SIGWINCH,
+        NixSignal::SIGPWR,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+fn log(msg: &str) {
+    eprintln!("sentinel: {msg}");
+}
+
+/// Bind the control socket: refuse to steal a live one, replace a stale one,
+/// and create it with mode 0600 (no window with looser permissions).
+fn bind_socket(path: &Path) -> Result<UnixListener, String> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "control socket {}: exists and is not a socket; remove it or set another `socket`",
+                path.display()
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "control socket {}: another sentinel is listening there; stop it or set another `socket`",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("remove stale socket {}: {e}", path.display()))?;
+    }
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+    }
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    bound.map_err(|e| format!("bind control socket {}: {e}", path.display()))
+}
+
+impl Runtime {
+    /// Prepare everything before the first fork: plans, pipes, log files,
+    /// the signalfd and the socket. Any failure here is fatal and named.
+    pub fn new(config: &Config, opts: Options) -> Result<Runtime, String> {
+        let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
+        let mask = loop_signals();
+        mask.thread_block()
+            .map_err(|e| format!("block signals: {e}"))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| format!("signalfd: {e}"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_fd().as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )
+            .map_err(|e| format!("register signalfd: {e}"))?;
+
+        let base_env: Vec<(String, String)> = std::env::vars().collect();
+        let width = config
+            .services
+            .iter()
+            .map(|(n, _)| n.len())
+            .max()
+            .unwrap_or(0);
+        let mut io = Vec::new();
+        for (i, (name, svc)) in config.services.iter().enumerate() {
+            let mut env: Vec<(String, String)> = if svc.clear_env {
+                Vec::new()
+            } else {
+                base_env.clone()
+            };
+            for (k, v) in svc
+                .env
+                .iter()
+                .chain([&("SENTINEL_SERVICE".to_string(), name.clone())])
+            {
+                env.retain(|(ek, _)| ek != k);
+                env.push((k.clone(), v.clone()));
+            }
+            let workdir = svc
+                .workdir
+                .as_ref()
+                .map(|w| w.to_string_lossy().into_owned());
+            let plan = sys::spawn::Plan::new(
+                &svc.command,
+                &env,
+                workdir.as_deref(),
+                sys::spawn::Session::New,
+            )
+            .map_err(|e| format!("service {name}: {e}"))?;
+            let (out_w, mut out_r) =
+                pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
+            let (err_w, mut err_r) =
+                pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
+            // Children get blocking write ends; only sentinel's ends are non-blocking.
+            for w in [&out_w, &err_w] {
+                w.set_nonblocking(false)
+                    .map_err(|e| format!("service {name}: pipe: {e}"))?;
+            }
+            for (s, r) in [&mut out_r, &mut err_r].into_iter().enumerate() {
+                poll.registry()
+                    .register(r, Token(PIPE_BASE + 2 * i + s), Interest::READABLE)
+                    .map_err(|e| format!("service {name}: register pipe: {e}"))?;
+            }
+            let file = match &config.supervisor.log_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("log_dir {}: {e}", dir.display()))?;
+                    let path = dir.join(format!("{name}.log"));
+                    Some(
+                        RotatingFile::open(path.clone(), svc.log.max_size, svc.log.keep)
+                            .map_err(|e| format!("service {name}: open {}: {e}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
+            io.push(ServiceIo {
+                plan,
+                groups: svc.groups.clone(),
+                forward: svc
+                    .forward_signals
+                    .clone()
+                    .unwrap_or_else(|| config.supervisor.forward_signals.clone()),
+                readers: [out_r, err_r],
+                writers: [out_w, err_w],
+                splitters: [LineSplitter::new(MAX_LINE), LineSplitter::new(MAX_LINE)],
+                file,
+                ring: Ring::new(1000, 256 * 1024),
+                prefix: format!("{name:width$} | ").into_bytes(),
+            });
+        }
+
+        let mut listener = bind_socket(&opts.socket)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(|e| format!("register socket: {e}"))?;
+
+        Ok(Runtime {
+            poll,
+            signals,
+            listener,
+            socket_path: opts.socket.clone(),
+            allowed_uids: config.supervisor.socket_allow_uids.clone(),
+            sup: Supervisor::new(config),
+            io,
+            pids: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 0,
+            timers: BinaryHeap::new(),
+            unread: Vec::new(),
+            dev_null: sys::spawn::dev_null().map_err(|e| format!("/dev/null: {e}"))?,
+            echo: opts.echo_logs.then(Vec::new),
+            opts,
+            reaped_orphans: 0,
+            read_buf: vec![0; READ_BUDGET],
+        })
+    }
+
+    /// Run until shutdown completes; returns the exit code.
+    pub fn run(mut self) -> i32 {
+        log(&format!(
+            "supervising {} services from {} (control socket {})",
+            self.io.len(),
+            self.opts.config_path.display(),
+            self.socket_path.display()
+        ));
+        let now = Instant::now();
+        let actions = self.sup.start_all(now);
+        self.execute(actions);
+        let mut events = Events::with_capacity(256);
+        loop {
+            self.flush_outputs();
+            if self.sup.shutdown_complete() {
+                break;
+            }
+            let timeout = if self.unread.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log(&format!("epoll_wait: {e}"));
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    SIGNALS => self.on_signals(),
+                    LISTENER => self.on_accept(),
+                    Token(t) if (PIPE_BASE..CONN_BASE).contains(&t) => {
+                        let (i, s) = ((t - PIPE_BASE) / 2, (t - PIPE_BASE) % 2);
+                        self.read_pipe(i, s);
+                    }
+                    Token(t) => self.on_conn(t - CONN_BASE),
+                }
+            }
+            for (i, s) in std::mem::take(&mut self.unread) {
+                self.read_pipe(i, s);
+            }
+            self.fire_timers();
+            self.feed_followers();
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> i32 {
+        for i in 0..self.io.len() {
+            for s in 0..2 {
+                self.read_pipe(i, s);
+                self.flush_partial(i, s);
+            }
+        }
+        self.flush_outputs();
+        let _ = std::fs::remove_file(&self.socket_path);
+        log("all services stopped; exiting");
+        0
+    }
+
+    // ----- actions -------------------------------------------------------
+
+    fn execute(&mut self, actions: Vec<Tagged>) {
+        let mut queue = std::collections::VecDeque::from(actions);
+        let mut touched = Vec::new();
+        while let Some((i, action)) = queue.pop_front() {
+            touched.push(i);
+            match action {
+                Action::Spawn => {
+                    let ev = self.spawn(i);
+                    queue.extend(self.sup.handle(i, ev, Instant::now()));
+                }
+                Action::Signal { pid, signal } => signal_group(pid, signal.0),
+                Action::KillGroup { pgid } => signal_group(pgid, libc::SIGKILL),
+                Action::Log(msg) => log(&msg),
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for i in touched {
+            if let Some(t) = self.sup.services[i].deadline() {
+                self.timers.push(Reverse((t, TimerKey::Service(i))));
+            }
+        }
+        if let Some(t) = self.sup.shutdown_deadline() {
+            self.timers.push(Reverse((t, TimerKey::Shutdown)));
+        }
+    }
+
+    fn spawn(&mut self, i: usize) -> Event {
+        let io = &self.io[i];
+        let stdio = [
+            sys::spawn::Stdio::Fd(self.dev_null.as_fd()),
+            sys::spawn::Stdio::Fd(io.writers[0].as_fd()),
+            sys::spawn::Stdio::Fd(io.writers[1].as_fd()),
+        ];
+        match sys::spawn::spawn(&io.plan, stdio) {
+            Ok(pid) => {
+                self.pids.insert(pid.as_raw(), i);
+                Event::Spawned { pid: pid.as_raw() }
+            }
+            Err(e) => Event::SpawnFailed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(Reverse((t, key))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((t, key));
+        }
+        for (t, key) in due {
+            match key {
+                TimerKey::Service(i) => {
+                    // Stale entries (the deadline moved) are skipped.
+                    if self.sup.services[i].deadline() == Some(t) {
+                        let a = self.sup.handle(i, Event::Deadline, now);
+                        self.execute(a);
+                    }
+                }
+                TimerKey::Shutdown => {
+                    let a = self.sup.advance_shutdown(now);
+                    self.execute(a);
+                }
+                TimerKey::Flush(i, s) => {
+                    let s = s as usize;
+                    if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
+                        if d <= now {
+                            self.flush_partial(i, s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- signals and children -----------------------------------------
+
+    fn on_signals(&mut self) {
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => self.on_signal(info.ssi_signo as i32),
+                Ok(None) => break,
+                Err(e) => {
+                    log(&format!("read signalfd: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self, sig: i32) {
+        let now = Instant::now();
+        match sig {
+            libc::SIGCHLD => self.reap(),
+            libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGPWR => {
+                self.begin_shutdown(&crate::config::signal_name(sig), now)
+            }
+            libc::SIGUSR2 if self.opts.real_init => self.begin_shutdown("SIGUSR2 (poweroff)", now),
+            _ => {
+                let mut forwarded = false;
+                for (i, io) in self.io.iter().enumerate() {
+                    if io.forward.contains(&Signal(sig)) {
+                        if let Some(pid) = self.sup.services[i].state.pid() {
+                            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal_of(sig));
+                            forwarded = true;
+                        }
+                    }
+                }
+                if !forwarded && sig == libc::SIGHUP {
+                    log("SIGHUP: no service takes it (forward_signals); config reload is not supported yet");
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, why: &str, now: Instant) {
+        if !self.sup.shutting_down() {
+            log(&format!("{why}: stopping all services"));
+        }
+        let a = self.sup.begin_shutdown(now);
+        self.execute(a);
+    }
+
+    /// Reap every child that has exited: services and adopted orphans.
+    fn reap(&mut self) {
+        loop {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(s) => s,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    log(&format!("waitpid: {e}"));
+                    break;
+                }
+            };
+            let (pid, exit) = match status {
+                WaitStatus::Exited(pid, code) => (pid, ExitStatus::Code(code)),
+                WaitStatus::Signaled(pid, sig, _) => (pid, ExitStatus::Signal(sig as i32)),
+                _ => continue,
+            };
+            match self.pids.remove(&pid.as_raw()) {
+                Some(i) => {
+                    let a = self
+                        .sup
+                        .handle(i, Event::Exited { status: exit }, Instant::now());
+                    self.execute(a);
+                }
+                None => self.reaped_orphans += 1,
+            }
+        }
+    }
+
+    // ----- service output ------------------------------------------------
+
+    fn read_pipe(&mut self, i: usize, s: usize) {
+        let mut total = 0;
+        loop {
+            if total >= READ_BUDGET {
+                self.unread.push((i, s));
+                break;
+            }
+            let want = (READ_BUDGET - total).min(self.read_buf.len());
+            let n = match self.io[i].readers[s].read(&mut self.read_buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log(&format!("{}: read output: {e}", self.sup.services[i].name));
+                    break;
+                }
+            };
+            total += n;
+            let now = Instant::now();
+            let had_partial = self.io[i].splitters[s]
+                .flush_deadline(PARTIAL_FLUSH)
+                .is_some();
+            let data = std::mem::take(&mut self.read_buf);
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            self.io[i].splitters[s].push(&data[..n], now, |l| lines.push(l.to_vec()));
+            self.read_buf = data;
+            for l in lines {
+                self.emit_line(i, s, &l);
+            }
+            if !had_partial {
+                if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
+                    self.timers.push(Reverse((d, TimerKey::Flush(i, s as u8))));
+                }
+            }
+        }
+    }
+
+    fn flush_partial(&mut self, i: usize, s: usize) {
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        self.io[i].splitters[s].flush(|l| lines.push(l.to_vec()));
+        for l in lines {
+            self.emit_line(i, s, &l);
+        }
+    }
+
+    fn emit_line(&mut self, i: usize, s: usize, line: &[u8]) {
+        let stream = if s == 0 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        let io = &mut self.io[i];
+        io.ring.push(stream, SystemTime::now(), line);
+        if let Some(f) = &mut io.file {
+            if let Err(e) = f.write_line(line) {
+                eprintln!(
+                    "sentinel: {}: write log file: {e}",
+                    self.sup.services[i].name
+                );
+            }
+        }
+        if let Some(echo) = &mut self.echo {
+            echo.extend_from_slice(&io.prefix);
+            echo.extend_from_slice(line);
+            echo.push(b'\n');
+        }
+    }
+
+    fn flush_outputs(&mut self) {
+        for io in &mut self.io {
+            if let Some(f) = &mut io.file {
+                let _ = f.flush();
+            }
+        }
+        if let Some(echo) = &mut self.echo {
+            if !echo.is_empty() {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(echo);
+                let _ = out.flush();
+                echo.clear();
+            }
+        }
+    }
+
+    // ----- control socket ------------------------------------------------
+
+    fn on_accept(&mut self) {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log(&format!("accept on control socket: {e}"));
+                    break;
+                }
+            };
+            let uid =
+                nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+                    .map(|c| c.uid())
+                    .unwrap_or(u32::MAX);
+            let me = nix::unistd::geteuid().as_raw();
+            if uid != me && uid != 0 && !self.allowed_uids.contains(&uid) {
+                let _ = stream.write_all(
+                    &Response::error(format!(
+                        "uid {uid} may not use this socket; add it to [supervisor] socket_allow_uids"
+                    ))
+                    .to_line(),
+                );
+                continue;
+            }
+            let id = self.next_conn;
+            self.next_conn += 1;
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(CONN_BASE + id),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            self.conns.insert(
+                id,
+                Conn {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    follow: None,
+                    closing: false,
+                },
+            );
+        }
+    }
+
+    fn on_conn(&mut self, id: usize) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        let mut eof = false;
+        loop {
+            match conn.stream.read(&mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    conn.input.extend_from_slice(&buf[..n]);
+                    if conn.input.len() > control::MAX_REQUEST && !conn.input.contains(&b'\n') {
+                        conn.output.extend(
+                            Response::error(format!(
+                                "request too large: over {} bytes without a newline",
+                                control::MAX_REQUEST
+                            ))
+                            .to_line(),
+                        );
+                        conn.input.clear();
+                        conn.closing = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        while let Some(pos) = self
+            .conns
+            .get(&id)
+            .and_then(|c| c.input.iter().position(|&b| b == b'\n'))
+        {
+            let line: Vec<u8> = {
+                let c = self.conns.get_mut(&id).expect("checked above");
+                let l = c.input.drain(..=pos).collect();
+                l
+            };
+            let line = &line[..line.len() - 1];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let reply = match control::parse_request(line) {
+                Ok(req) => self.on_request(id, req),
+                Err(e) => Response::error(e),
+            };
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.output.extend(reply.to_line());
+            }
+        }
+        if eof {
+            if let Some(c) = self.conns.get_mut(&id) {
+                // A client that half-closed still gets its answers.
+                c.closing = true;
+                c.follow = None;
+            }
+        }
+        self.write_conn(id);
+    }
+
+    fn write_conn(&mut self, id: usize) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        while !c.output.is_empty() {
+            match c.stream.write(&c.output) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.output.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    c.output.clear();
+                    c.closing = true;
+                    break;
+                }
+            }
+        }
+        let too_far_behind = c.output.len() > MAX_CONN_BUFFER;
+        if (c.closing && c.output.is_empty()) || too_far_behind {
+            if let Some(mut c) = self.conns.remove(&id) {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+        }
+    }
+
+    fn on_request(&mut self, id: usize, req: Request) -> Response {
+        let now = Instant::now();
+        match req {
+            Request::Status { target } => {
+                let target = target.as_deref().map(Target::parse).unwrap_or(Target::All);
+                match self.sup.resolve(&target) {
+                    Ok(idx) => Response {
+                        ok: true,
+                        services: Some(idx.into_iter().map(|i| self.status_of(i, now)).collect()),
+                        ..Default::default()
+                    },
+                    Err(e) => Response::error(e),
+                }
+            }
+            Request::Start { target } | Request::Stop { target } | Request::Restart { target }
+                if self.sup.shutting_down() =>
+            {
+                let _ = target;
+                Response::error("sentinel is shutting down")
+            }
+            Request::Start { target } => self.command(&target, Event::Start, "started"),
+            Request::Stop { target } => self.command(&target, Event::Stop, "stopping"),
+            Request::Restart { target } => self.command(&target, Event::Restart, "restarting"),
+            Request::Logs {
+                service,
+                lines,
+                follow,
+            } => match self.sup.resolve(&Target::One(service)) {
+                Ok(idx) => {
+                    let i = idx[0];
+                    let ring = &self.io[i].ring;
+                    let tail = ring.tail(lines);
+                    if follow {
+                        if let Some(c) = self.conns.get_mut(&id) {
+                            c.follow = Some((i, ring.last_seq()));
+                        }
+                    }
+                    Response {
+                        ok: true,
+                        lines: Some(tail),
+                        ..Default::default()
+                    }
+                }
+                Err(e) => Response::error(e),
+            },
+            Request::Shutdown {} => {
+                self.begin_shutdown("shutdown requested", now);
+                Response::message("shutting down")
+            }
+        }
+    }
+
+    fn command(&mut self, target: &str, event: Event, verb: &str) -> Response {
+        match self.sup.resolve(&Target::parse(target)) {
+            Ok(idx) => {
+                let now = Instant::now();
+                let mut names = Vec::new();
+                for i in idx {
+                    let a = self.sup.handle(i, event.clone(), now);
+                    self.execute(a);
+                    names.push(self.sup.services[i].name.clone());
+                }
+                Response::message(format!("{verb}: {}", names.join(", ")))
+            }
+            Err(e) => Response::error(e),
+        }
+    }
+
+    fn status_of(&self, i: usize, now: Instant) -> ServiceStatus {
+        let s = &self.sup.services[i];
+        ServiceStatus {
+            name: s.name.clone(),
+            state: s.state.name().to_string(),
+            pid: s.state.pid(),
+            uptime_ms: s
+                .started_at
+                .map(|(t, _)| now.saturating_duration_since(t).as_millis() as u64),
+            restarts: s.restarts,
+            last_exit: s.last_exit.map(|e| e.to_string()),
+            last_exit_code: s.last_exit.map(ExitStatus::as_code),
+            last_error: s.last_error.clone(),
+            groups: self.io[i].groups.clone(),
+        }
+    }
+
+    fn feed_followers(&mut self) {
+        let ids: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.follow.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(c) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            let Some((i, seq)) = c.follow else { continue };
+            let ring = &self.io[i].ring;
+            if ring.last_seq() == seq {
+                continue;
+            }
+            for line in ring.after(seq) {
+                c.output.extend(
+                    Response {
+                        ok: true,
+                        line: Some(line),
+                        ..Default::default()
+                    }
+                    .to_line(),
+                );
+            }
+            c.follow = Some((i, ring.last_seq()));
+            self.write_conn(id);
+        }
+    }
+}
+
+fn signal_of(sig: i32) -> NixSignal {
+    NixSignal::try_from(sig).unwrap_or(NixSignal::SIGTERM)
+}
+
+/// Signal a service's process group (its session: pgid == its pid).
+fn signal_group(pgid: i32, sig: i32) {
+    if pgid > 1 {
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pgid), signal_of(sig));
+    }
+}
