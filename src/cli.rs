@@ -212,7 +212,7 @@ fn run(a: RunArgs) -> i32 {
         config_path: a.config.clone(),
         socket,
         echo_logs: a.echo_logs || cfg.supervisor.echo_logs.unwrap_or(role.is_pid1()),
-        real_init: role == crate::pid1::Role::RealInit,
+        role,
     };
     let code = match crate::event_loop::Runtime::new(&cfg, opts) {
         Ok(rt) => rt.run(),

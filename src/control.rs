@@ -61,6 +61,19 @@ pub struct ServiceStatus {
     pub groups: Vec<String>,
 }
 
+/// sentinel itself, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorStatus {
+    pub pid: u32,
+    /// `init` (the kernel's PID 1), `namespace-init` (PID 1 of a pid
+    /// namespace) or `subreaper`.
+    pub role: String,
+    pub uptime_ms: u64,
+    /// Adopted orphans reaped since start.
+    pub orphans_reaped: u64,
+    pub shutting_down: bool,
+}
+
 /// The answer to a request (fields present as the request calls for).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Response {
@@ -69,6 +82,8 @@ pub struct Response {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<SupervisorStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<ServiceStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

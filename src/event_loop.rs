@@ -48,8 +48,7 @@ pub struct Options {
     pub config_path: PathBuf,
     pub socket: PathBuf,
     pub echo_logs: bool,
-    /// sentinel is the kernel's PID 1: power off instead of exiting.
-    pub real_init: bool,
+    pub role: crate::pid1::Role,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -103,6 +102,7 @@ pub struct Runtime {
     opts: Options,
     reaped_orphans: u64,
     read_buf: Vec<u8>,
+    started: Instant,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -274,6 +274,7 @@ impl Runtime {
             opts,
             reaped_orphans: 0,
             read_buf: vec![0; READ_BUDGET],
+            started: Instant::now(),
         })
     }
 
@@ -444,7 +445,7 @@ impl Runtime {
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGPWR => {
                 self.begin_shutdown(&crate::config::signal_name(sig), now)
             }
-            libc::SIGUSR2 if self.opts.real_init => self.begin_shutdown("SIGUSR2 (poweroff)", now),
+            libc::SIGUSR2 if self.opts.role == crate::pid1::Role::RealInit => self.begin_shutdown("SIGUSR2 (poweroff)", now),
             _ => {
                 let mut forwarded = false;
                 for (i, io) in self.io.iter().enumerate() {
@@ -742,6 +743,7 @@ impl Runtime {
                 match self.sup.resolve(&target) {
                     Ok(idx) => Response {
                         ok: true,
+                        supervisor: Some(self.supervisor_status(now)),
                         services: Some(idx.into_iter().map(|i| self.status_of(i, now)).collect()),
                         ..Default::default()
                     },
@@ -799,6 +801,16 @@ impl Runtime {
                 Response::message(format!("{verb}: {}", names.join(", ")))
             }
             Err(e) => Response::error(e),
+        }
+    }
+
+    fn supervisor_status(&self, now: Instant) -> control::SupervisorStatus {
+        control::SupervisorStatus {
+            pid: std::process::id(),
+            role: self.opts.role.name().to_string(),
+            uptime_ms: now.saturating_duration_since(self.started).as_millis() as u64,
+            orphans_reaped: self.reaped_orphans,
+            shutting_down: self.sup.shutting_down(),
         }
     }
 

@@ -20,6 +20,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::RealInit => "init",
+            Role::NamespaceInit => "namespace-init",
+            Role::Subreaper => "subreaper",
+        }
+    }
+
     pub fn is_pid1(self) -> bool {
         self != Role::Subreaper
     }
