@@ -4,10 +4,22 @@
 //! either a validated [`Config`] or *every* problem found, each with its key
 //! path and, where the parser knows it, line and column.
 
+mod build;
+mod envfile;
 mod model;
+mod node;
+mod raw;
+mod toml_src;
+mod values;
+#[cfg(feature = "yaml")]
+mod yaml_src;
 
 pub use model::*;
+// The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
+#[allow(unused_imports)]
+pub use values::{parse_duration, parse_signal, parse_size, signal_name, split_command};
 
+use node::{path_string, Kind, Node, Seg};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -52,10 +64,131 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Read, parse and validate a config file. Relative paths inside it
-/// (`env_file`, `workdir`, `log_dir`) are resolved against the file's folder.
+/// (`log_dir`, `socket`, `workdir`, `env_file`) are resolved against the
+/// file's folder, and come out absolute.
+///
+/// Files ending in `.yaml` or `.yml` are YAML (cargo feature `yaml`);
+/// anything else is TOML.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let _ = path;
-    todo!("config::load")
+    let fail = |problems: Vec<Problem>| ConfigErrors {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Problem {
+            key: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let base = std::path::absolute(&folder).unwrap_or(folder);
+    from_str(&text, is_yaml(path), &base).map_err(fail)
+}
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "YAML" | "YML")
+    )
+}
+
+#[cfg(feature = "yaml")]
+fn parse_yaml(text: &str) -> Result<Node, Vec<Problem>> {
+    yaml_src::parse(text)
+}
+
+#[cfg(not(feature = "yaml"))]
+fn parse_yaml(_text: &str) -> Result<Node, Vec<Problem>> {
+    Err(vec![Problem {
+        key: String::new(),
+        line: None,
+        column: None,
+        message: "YAML support was left out of this build (cargo feature `yaml`); use TOML"
+            .to_string(),
+    }])
+}
+
+/// Parse and validate config text; relative paths resolve against `base`.
+/// Problems come in file order, those without a position last.
+fn from_str(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem>> {
+    check_text(text, yaml, base).map_err(|mut problems| {
+        problems.sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column.unwrap_or(0)));
+        problems
+    })
+}
+
+fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem>> {
+    let mut tree = if yaml {
+        parse_yaml(text)?
+    } else {
+        toml_src::parse(text)?
+    };
+    match tree.kind {
+        Kind::Map(_) => {}
+        // An empty YAML document: no services, reported below.
+        Kind::Null => tree.kind = Kind::Map(Vec::new()),
+        _ => {
+            return Err(vec![Problem {
+                key: String::new(),
+                line: tree.pos.map(|p| p.line),
+                column: tree.pos.map(|p| p.column),
+                message: "the file must be a table of settings ([supervisor], [services.NAME])"
+                    .to_string(),
+            }])
+        }
+    }
+
+    // Deserialize; on each error, note it, cut the offending entry out and
+    // go again, so that every key gets its say.
+    let mut problems = Vec::new();
+    let mut pruned = Vec::new();
+    let mut raw = None;
+    for _ in 0..10_000 {
+        match node::from_node::<raw::RawFile>(&tree) {
+            Ok(r) => {
+                raw = Some(r);
+                break;
+            }
+            Err(e) => {
+                let mut path = e.path();
+                problems.push(Problem {
+                    key: path_string(&path),
+                    line: e.pos.map(|p| p.line),
+                    column: e.pos.map(|p| p.column),
+                    message: e.message,
+                });
+                if let Some(i) = path.iter().position(|s| matches!(s, Seg::Index(_))) {
+                    path.truncate(i);
+                }
+                let removed = tree.remove(&path);
+                pruned.push(path);
+                if !removed {
+                    break;
+                }
+            }
+        }
+    }
+
+    if let Some(raw) = raw {
+        let mut ctx = build::Ctx {
+            tree: &tree,
+            base,
+            pruned: &pruned,
+            yaml,
+            problems: Vec::new(),
+        };
+        let config = build::build(raw, &mut ctx);
+        problems.append(&mut ctx.problems);
+        if problems.is_empty() {
+            return Ok(config);
+        }
+    }
+    Err(problems)
 }
 
 /// `SIGTERM` for 15. (Temporary: replaced by the config module's value parsers.)
