@@ -190,14 +190,3 @@ fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem
     }
     Err(problems)
 }
-
-/// `SIGTERM` for 15. (Temporary: replaced by the config module's value parsers.)
-pub fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGHUP => "SIGHUP".into(),
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGKILL => "SIGKILL".into(),
-        libc::SIGTERM => "SIGTERM".into(),
-        other => format!("signal {other}"),
-    }
-}
