@@ -158,6 +158,10 @@ struct ShutdownArgs {
 
 pub fn main() -> i32 {
     let args: Args = argh::from_env();
+    if !matches!(args.cmd, Cmd::Run(_) | Cmd::Exec(_)) {
+        // A client piped into `head` ends quietly, as other tools do.
+        sys::signals::default_sigpipe();
+    }
     match args.cmd {
         Cmd::Run(a) => run(a),
         Cmd::Exec(a) => crate::exec::run(&a.command),
@@ -272,14 +276,12 @@ fn answer(r: Response) -> Result<Response, String> {
 
 fn status(c: &mut Client, target: Option<String>, json: bool) -> Result<i32, String> {
     let r = answer(c.call(&Request::Status { target })?)?;
-    let services = r.services.unwrap_or_default();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&services).map_err(|e| e.to_string())?
-        );
+        let doc = serde_json::json!({ "supervisor": r.supervisor, "services": r.services });
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+        println!("{text}");
     } else {
-        print!("{}", status_table(&services));
+        print!("{}", status_table(&r.services.unwrap_or_default()));
     }
     Ok(0)
 }
@@ -422,6 +424,7 @@ mod tests {
             last_exit_code: Some(1),
             last_error: None,
             groups: vec![],
+            log_dropped_bytes: 0,
         };
         let t = status_table(&[s]);
         assert_eq!(

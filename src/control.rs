@@ -59,6 +59,9 @@ pub struct ServiceStatus {
     pub last_exit_code: Option<i32>,
     pub last_error: Option<String>,
     pub groups: Vec<String>,
+    /// Output bytes that could not be written to the log file (disk full).
+    #[serde(default)]
+    pub log_dropped_bytes: u64,
 }
 
 /// sentinel itself, as `status` shows it.

@@ -445,19 +445,35 @@ impl Runtime {
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGPWR => {
                 self.begin_shutdown(&crate::config::signal_name(sig), now)
             }
-            libc::SIGUSR2 if self.opts.role == crate::pid1::Role::RealInit => self.begin_shutdown("SIGUSR2 (poweroff)", now),
+            libc::SIGUSR2 if self.opts.role == crate::pid1::Role::RealInit => {
+                self.begin_shutdown("SIGUSR2 (poweroff)", now)
+            }
             _ => {
-                let mut forwarded = false;
                 for (i, io) in self.io.iter().enumerate() {
                     if io.forward.contains(&Signal(sig)) {
                         if let Some(pid) = self.sup.services[i].state.pid() {
                             let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal_of(sig));
-                            forwarded = true;
                         }
                     }
                 }
-                if !forwarded && sig == libc::SIGHUP {
-                    log("SIGHUP: no service takes it (forward_signals); config reload is not supported yet");
+                if sig == libc::SIGHUP {
+                    self.reopen_logs();
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: reopen log files that an outside tool (logrotate) moved.
+    fn reopen_logs(&mut self) {
+        for (i, io) in self.io.iter_mut().enumerate() {
+            if let Some(f) = &mut io.file {
+                match f.reopen_if_moved() {
+                    Ok(true) => log(&format!("{}: log file reopened", self.sup.services[i].name)),
+                    Ok(false) => {}
+                    Err(e) => log(&format!(
+                        "{}: reopen log file: {e}",
+                        self.sup.services[i].name
+                    )),
                 }
             }
         }
@@ -490,6 +506,12 @@ impl Runtime {
             };
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
+                    // Its last output belongs to this run: read it, and end
+                    // a partial last line, so the next run starts a new line.
+                    for s in 0..2 {
+                        self.read_pipe(i, s);
+                        self.flush_partial(i, s);
+                    }
                     let a = self
                         .sup
                         .handle(i, Event::Exited { status: exit }, Instant::now());
@@ -828,6 +850,10 @@ impl Runtime {
             last_exit_code: s.last_exit.map(ExitStatus::as_code),
             last_error: s.last_error.clone(),
             groups: self.io[i].groups.clone(),
+            log_dropped_bytes: self.io[i]
+                .file
+                .as_ref()
+                .map_or(0, RotatingFile::dropped_bytes),
         }
     }
 

@@ -21,8 +21,14 @@ fn exit_codes_pass_through() {
     assert_eq!(exec(&["true"]).status.code(), Some(0));
     assert_eq!(exec(&["sh", "-c", "exit 3"]).status.code(), Some(3));
     // Killed by signal N: 128 + N.
-    assert_eq!(exec(&["sh", "-c", "kill -KILL $$"]).status.code(), Some(137));
-    assert_eq!(exec(&["sh", "-c", "kill -TERM $$"]).status.code(), Some(143));
+    assert_eq!(
+        exec(&["sh", "-c", "kill -KILL $$"]).status.code(),
+        Some(137)
+    );
+    assert_eq!(
+        exec(&["sh", "-c", "kill -TERM $$"]).status.code(),
+        Some(143)
+    );
 }
 
 #[test]
@@ -30,7 +36,10 @@ fn missing_and_non_executable_commands_give_127_and_126() {
     let o = exec(&["no-such-command-xyz"]);
     assert_eq!(o.status.code(), Some(127));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("no-such-command-xyz") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("no-such-command-xyz") && err.contains("No such file"),
+        "{err}"
+    );
     let dir = TempDir::new("exec");
     let f = dir.write("not-exec", "#!/bin/sh\n");
     let o = exec(&[f.to_str().unwrap()]);
@@ -53,13 +62,21 @@ fn signals_are_forwarded_to_the_command() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the command to start", Duration::from_secs(10), || ready.exists().then_some(()));
+    wait_for("the command to start", Duration::from_secs(10), || {
+        ready.exists().then_some(())
+    });
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
     let usr1 = dir.path("ready.usr1");
-    wait_for("SIGUSR1 to reach the command", Duration::from_secs(10), || usr1.exists().then_some(()));
+    wait_for(
+        "SIGUSR1 to reach the command",
+        Duration::from_secs(10),
+        || usr1.exists().then_some(()),
+    );
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = wait_for("exec to exit", Duration::from_secs(10), || child.try_wait().unwrap());
+    let status = wait_for("exec to exit", Duration::from_secs(10), || {
+        child.try_wait().unwrap()
+    });
     assert_eq!(status.code(), Some(42));
 }
 

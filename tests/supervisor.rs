@@ -32,7 +32,11 @@ command = ["sh", "-c", "exec sleep 1000"]
     for n in ["a", "b", "c"] {
         pids.push(pid_of(&s.wait_state(n, "running", SECS(10))));
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[1] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[1] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let b = wait_for("b to be replaced", SECS(10), || {
         let b = s.service("b");
         (b["state"] == "running" && pid_of(&b) != pids[1]).then_some(b)
@@ -68,7 +72,10 @@ stop_timeout = "700ms"
     assert!(s.ok(&["stop", "stubborn"]).contains("stopping: stubborn"));
     let st = s.wait_state("stubborn", "stopped", SECS(10));
     let took = t0.elapsed();
-    assert!(took >= Duration::from_millis(700), "stopped after {took:?}, before stop_timeout");
+    assert!(
+        took >= Duration::from_millis(700),
+        "stopped after {took:?}, before stop_timeout"
+    );
     assert_eq!(st["last_exit"], "killed by SIGKILL");
     assert!(!alive(pid));
     assert!(s.stderr().contains("did not exit within"), "{}", s.stderr());
@@ -111,7 +118,10 @@ group = "front"
     let st = s.status();
     assert_eq!(st["services"].as_array().unwrap().len(), 3);
     let only = s.ok(&["status", "@back", "--json"]);
-    assert!(only.contains("\"db\"") && !only.contains("\"web\""), "{only}");
+    assert!(
+        only.contains("\"db\"") && !only.contains("\"web\""),
+        "{only}"
+    );
     // Unknown names and groups are refused with what exists.
     let o = s.ctl(&["stop", "@nope"]);
     assert_eq!(o.status.code(), Some(1));
@@ -131,7 +141,7 @@ fn logs_shows_and_follows_a_services_lines() {
         "",
         r#"
 [services.talker]
-command = ["sh", "-c", "echo hello out; echo hello err >&2; printf 'no newline'; read x"]
+command = ["sh", "-c", "echo hello out; echo hello err >&2; printf 'no newline'; exec sleep 1000"]
 "#,
     );
     s.wait_state("talker", "running", SECS(10));
@@ -139,12 +149,27 @@ command = ["sh", "-c", "echo hello out; echo hello err >&2; printf 'no newline';
         let out = s.ok(&["logs", "talker"]);
         out.contains("no newline").then_some(out)
     });
-    assert!(out.contains("hello out") && out.contains("hello err"), "{out}");
+    assert!(
+        out.contains("hello out") && out.contains("hello err"),
+        "{out}"
+    );
     let json = s.ok(&["logs", "talker", "--json", "-n", "10"]);
     assert!(json.contains("\"stream\":\"stderr\""), "{json}");
     // Written to the log file too, the partial line flushed after its timeout.
     let file = s.dir.path("logs/talker.log");
-    wait_for("the log file", SECS(10), || read(&file).contains("no newline").then_some(()));
+    wait_for("the log file", SECS(10), || {
+        read(&file).contains("no newline").then_some(())
+    });
+
+    // A restart ends the partial line: the next run's output starts a new one.
+    s.ok(&["restart", "talker"]);
+    wait_for("the second run's lines", SECS(10), || {
+        let out = s.ok(&["logs", "talker", "-n", "100"]);
+        (out.matches("hello out").count() == 2).then_some(())
+    });
+    let out = s.ok(&["logs", "talker", "-n", "100"]);
+    assert!(out.contains("no newline\n"), "{out}");
+    assert!(!out.contains("no newlinehello"), "{out}");
 
     // Follow: a new line reaches a follower.
     let mut follow = std::process::Command::new(BIN)
@@ -194,13 +219,19 @@ restart = "never"
         st["last_error"],
         "execve(/no/such/binary): No such file or directory"
     );
-    assert!(s.stderr().contains("ghost: failed to start: execve(/no/such/binary)"));
+    assert!(s
+        .stderr()
+        .contains("ghost: failed to start: execve(/no/such/binary)"));
     s.wait_state("lost", "running", SECS(5));
 }
 
 #[test]
 fn control_socket_refuses_garbage_and_oversized_requests_and_keeps_serving() {
-    let s = Sentinel::start("garbage", "", "[services.x]\ncommand = [\"sleep\", \"1000\"]\n");
+    let s = Sentinel::start(
+        "garbage",
+        "",
+        "[services.x]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
     s.wait_state("x", "running", SECS(10));
     let ask = |payload: &[u8]| -> String {
         let mut c = UnixStream::connect(&s.socket).unwrap();
@@ -212,7 +243,10 @@ fn control_socket_refuses_garbage_and_oversized_requests_and_keeps_serving() {
         out
     };
     let r = ask(b"this is not json\n");
-    assert!(r.contains("\"ok\":false") && r.contains("bad request"), "{r}");
+    assert!(
+        r.contains("\"ok\":false") && r.contains("bad request"),
+        "{r}"
+    );
     let r = ask(b"{\"cmd\":\"explode\"}\n");
     assert!(r.contains("unknown variant"), "{r}");
     let r = ask(b"\xff\xfe\x00\n");
@@ -273,5 +307,10 @@ fn idle_supervisor_makes_no_wakeups() {
     let before = context_switches(s.pid());
     std::thread::sleep(SECS(10)); // the measurement window, not a settling delay
     let after = context_switches(s.pid());
-    assert_eq!(after - before, 0, "sentinel woke {} times in 10 s while idle", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "sentinel woke {} times in 10 s while idle",
+        after - before
+    );
 }

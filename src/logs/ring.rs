@@ -116,16 +116,19 @@ impl Ring {
     }
 
     /// How many lines are held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lines.len()
     }
 
     /// Whether no line is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
 
     /// Bytes of text held.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -57,11 +57,6 @@ impl RotatingFile {
         Ok(file)
     }
 
-    /// The path of the current file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The current file's size, counting buffered bytes.
     pub fn size(&self) -> u64 {
         self.written + self.buf.len() as u64

@@ -39,12 +39,8 @@ impl LineSplitter {
         }
     }
 
-    /// The longest line this splitter emits, in bytes.
-    pub fn max_line(&self) -> usize {
-        self.max_line
-    }
-
     /// How many bytes of a partial line are held.
+    #[cfg(test)]
     pub fn held(&self) -> usize {
         self.held.len()
     }

@@ -2,4 +2,5 @@
 //! pipeline and raw syscalls nix does not wrap safely. Every `unsafe` block
 //! carries a `// SAFETY:` comment.
 
+pub mod signals;
 pub mod spawn;

@@ -51,7 +51,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(50));
     }
@@ -127,7 +130,8 @@ impl Sentinel {
     }
 
     fn assert_alive(&self) {
-        let mut c = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let mut c =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         if c.is_empty() || c.contains(") Z ") {
             c = self.stderr();
             panic!("sentinel exited early; stderr:\n{c}");
@@ -203,7 +207,12 @@ impl Drop for Sentinel {
 /// Whether a process exists and is not a zombie.
 pub fn alive(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
         Err(_) => false,
     }
 }
