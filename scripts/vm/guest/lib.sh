@@ -43,7 +43,9 @@ vm_check() {
     if _out=$("$@" 2>&1); then
         vm_report "$_name" PASS
     else
-        vm_report "$_name" FAIL "exit $?: $(printf '%s\n' "$_out" | head -n 1)"
+        _status=$?
+        _first=$(printf '%s\n' "$_out" | head -n 1)
+        vm_report "$_name" FAIL "exit status $_status${_first:+: $_first}"
     fi
 }
 
