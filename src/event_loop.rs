@@ -176,7 +176,11 @@ impl Runtime {
             )
             .map_err(|e| format!("register signalfd: {e}"))?;
 
-        let base_env: Vec<(String, String)> = std::env::vars().collect();
+        let mut base_env: Vec<(String, String)> = std::env::vars().collect();
+        if !base_env.iter().any(|(k, _)| k == "PATH") {
+            // The kernel starts init with no PATH; services still need one.
+            base_env.push(("PATH".into(), sys::spawn::DEFAULT_PATH.into()));
+        }
         let width = config
             .services
             .iter()
