@@ -190,3 +190,6 @@ fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem
     }
     Err(problems)
 }
+
+#[cfg(test)]
+mod tests;
