@@ -42,6 +42,8 @@ pub enum Kind {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// YAML's `~`/`null`/empty value (TOML has none).
+    #[cfg_attr(not(feature = "yaml"), allow(dead_code))]
     Null,
     List(Vec<Node>),
     Map(Vec<Entry>),
@@ -272,11 +274,11 @@ impl de::Error for DeError {
         ))
     }
 
-    fn unknown_field(_field: &str, expected: &'static [&'static str]) -> Self {
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         // The key itself is put in the path by the map access.
         Self::custom(format_args!(
             "unknown key; {}",
-            known_keys_hint(_field, expected)
+            known_keys_hint(field, expected)
         ))
     }
 
