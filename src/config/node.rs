@@ -47,7 +47,8 @@ pub enum Kind {
     Null,
     List(Vec<Node>),
     Map(Vec<Entry>),
-    /// A value sentinel has no use for (a TOML datetime): named for messages.
+    /// A value sentinel has no use for (a TOML date, a huge integer), as
+    /// messages name it: "a date or time".
     Other(&'static str),
 }
 
@@ -332,7 +333,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                 value: None,
             }),
             Kind::Other(what) => Err(DeError::custom(format_args!(
-                "{what} values are not used by sentinel"
+                "sentinel has no use for {what} here"
             ))),
         };
         result.map_err(|e| e.at(node.pos))

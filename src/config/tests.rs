@@ -536,7 +536,7 @@ fn types_and_enum_values() {
     one_problem(
         "[services.a]\ncommand = [\"x\"]\nstop_timeout = 1979-05-27\n",
         "services.a.stop_timeout",
-        "date and time values are not used",
+        "sentinel has no use for a date or time here",
     );
     one_problem(
         "[supervisor]\nsocket_allow_uids = [\"root\"]\n[services.a]\ncommand = [\"x\"]\n",

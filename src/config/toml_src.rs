@@ -49,14 +49,14 @@ fn value_node(text: &str, value: Spanned<DeValue<'_>>) -> Node {
         DeValue::String(s) => Kind::Str(s.into_owned()),
         DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Kind::Int(n),
-            Err(_) => Kind::Other("an integer too large"),
+            Err(_) => Kind::Other("an integer beyond 64 bits"),
         },
         DeValue::Float(f) => match f.as_str().parse::<f64>() {
             Ok(x) => Kind::Float(x),
-            Err(_) => Kind::Other("an unreadable float"),
+            Err(_) => Kind::Other("an unreadable number"),
         },
         DeValue::Boolean(b) => Kind::Bool(b),
-        DeValue::Datetime(_) => Kind::Other("date and time"),
+        DeValue::Datetime(_) => Kind::Other("a date or time"),
         DeValue::Array(items) => {
             Kind::List(items.into_iter().map(|v| value_node(text, v)).collect())
         }

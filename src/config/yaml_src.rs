@@ -43,7 +43,9 @@ enum Open {
 
 fn build(text: &str) -> Result<Node, Failure> {
     let mut stack: Vec<Open> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Each anchored node with its size: aliases copy it, within a budget.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut copied = 0usize;
     let mut root: Option<Node> = None;
     let mut documents = 0;
     for item in Parser::new_from_str(text) {
@@ -104,13 +106,22 @@ fn build(text: &str) -> Result<Node, Failure> {
                 None => return Err((pos, "unbalanced collection".into())),
             },
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => (
-                    Node {
-                        pos,
-                        kind: n.kind.clone(),
-                    },
-                    0,
-                ),
+                Some((n, size)) => {
+                    copied += size;
+                    if copied > MAX_ALIAS_NODES {
+                        return Err((
+                            pos,
+                            format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                        ));
+                    }
+                    (
+                        Node {
+                            pos,
+                            kind: n.kind.clone(),
+                        },
+                        0,
+                    )
+                }
                 None => return Err((pos, "alias to an unknown anchor".into())),
             },
             Event::UnresolvedAlias(name) => {
@@ -119,7 +130,7 @@ fn build(text: &str) -> Result<Node, Failure> {
             _ => continue,
         };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), size(&node)));
         }
         add(&mut stack, &mut root, node)?;
     }
@@ -127,6 +138,19 @@ fn build(text: &str) -> Result<Node, Failure> {
         pos: None,
         kind: Kind::Null,
     }))
+}
+
+/// Values that aliases may copy in all, so that a few lines of nested
+/// aliases ("billion laughs") cannot take all memory.
+const MAX_ALIAS_NODES: usize = 100_000;
+
+/// How many values a node holds, itself included.
+fn size(node: &Node) -> usize {
+    1 + match &node.kind {
+        Kind::List(items) => items.iter().map(size).sum(),
+        Kind::Map(entries) => entries.iter().map(|e| 1 + size(&e.value)).sum(),
+        _ => 0,
+    }
 }
 
 /// Put a finished node in its parent: an item, a key, or a key's value.
@@ -187,12 +211,12 @@ fn plain(s: &str) -> Kind {
     if digits(unsigned, 10) {
         return s
             .parse::<i64>()
-            .map_or(Kind::Other("an integer too large"), Kind::Int);
+            .map_or(Kind::Other("an integer beyond 64 bits"), Kind::Int);
     }
     for (prefix, radix) in [("0x", 16), ("0o", 8)] {
         if let Some(d) = s.strip_prefix(prefix).filter(|d| digits(d, radix)) {
             return i64::from_str_radix(d, radix)
-                .map_or(Kind::Other("an integer too large"), Kind::Int);
+                .map_or(Kind::Other("an integer beyond 64 bits"), Kind::Int);
         }
     }
     // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
@@ -294,6 +318,20 @@ mod tests {
         let b = node.entry(&["b"]).unwrap();
         assert_eq!(b.value.pos, p(2, 4));
         assert!(matches!(&b.value.kind, Kind::List(items) if items.len() == 2));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let problems = parse(&text).unwrap_err();
+        assert!(
+            problems[0].message.contains("aliases expand"),
+            "{problems:?}"
+        );
     }
 
     #[test]
