@@ -3,6 +3,18 @@
 //! `load` reads a TOML (or, with the `yaml` feature, YAML) file and returns
 //! either a validated [`Config`] or *every* problem found, each with its key
 //! path and, where the parser knows it, line and column.
+//!
+//! The way through, one file per step:
+//! - `toml_src` / `yaml_src`: text to a [`node::Node`] tree in which every
+//!   key and value has its line and column (a syntax error stops here);
+//! - `raw`: the serde model of the file (`deny_unknown_fields`, humane
+//!   values), deserialized from the tree by `node`'s `Deserializer`; on an
+//!   error the offending entry is noted, cut out and the rest tried again,
+//!   so every bad key is reported, not just the first;
+//! - `build`: defaults, relative paths, env files (`envfile`) and the checks
+//!   that span keys, each problem located through the tree;
+//! - `values`: durations, sizes, signals and the command split, also for
+//!   the CLI.
 
 mod build;
 mod envfile;
@@ -190,3 +202,6 @@ fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem
     }
     Err(problems)
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ pub struct Config {
 pub struct SupervisorConfig {
     /// Folder for `<service>.log` files. None: no log files, ring only.
     pub log_dir: Option<PathBuf>,
-    /// Control socket path. None: the default (`/run/sentinel.sock` as root,
+    /// Control socket path (relative: against the config file's folder). None: the default (`/run/sentinel.sock` as root,
     /// `$XDG_RUNTIME_DIR/sentinel.sock` otherwise).
     pub socket: Option<PathBuf>,
     /// Uids besides sentinel's own allowed on the control socket.

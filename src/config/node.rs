@@ -42,10 +42,13 @@ pub enum Kind {
     Int(i64),
     Float(f64),
     Bool(bool),
+    /// YAML's `~`/`null`/empty value (TOML has none).
+    #[cfg_attr(not(feature = "yaml"), allow(dead_code))]
     Null,
     List(Vec<Node>),
     Map(Vec<Entry>),
-    /// A value sentinel has no use for (a TOML datetime): named for messages.
+    /// A value sentinel has no use for (a TOML date, a huge integer), as
+    /// messages name it: "a date or time".
     Other(&'static str),
 }
 
@@ -272,11 +275,11 @@ impl de::Error for DeError {
         ))
     }
 
-    fn unknown_field(_field: &str, expected: &'static [&'static str]) -> Self {
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         // The key itself is put in the path by the map access.
         Self::custom(format_args!(
             "unknown key; {}",
-            known_keys_hint(_field, expected)
+            known_keys_hint(field, expected)
         ))
     }
 
@@ -330,7 +333,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                 value: None,
             }),
             Kind::Other(what) => Err(DeError::custom(format_args!(
-                "{what} values are not used by sentinel"
+                "sentinel has no use for {what} here"
             ))),
         };
         result.map_err(|e| e.at(node.pos))

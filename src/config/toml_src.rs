@@ -5,24 +5,18 @@ use super::Problem;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-/// Parse TOML text. Syntax errors are all returned (the parser recovers
-/// where it can), each with its position.
+/// Parse TOML text. A syntax error stops here, with its position; only the
+/// first is reported, as what follows it cannot be trusted.
 pub fn parse(text: &str) -> Result<Node, Vec<Problem>> {
-    let (table, errors) = DeTable::parse_recoverable(text);
-    if !errors.is_empty() {
-        return Err(errors
-            .iter()
-            .map(|e| {
-                let pos = e.span().map(|s| Pos::of_offset(text, s.start));
-                Problem {
-                    key: String::new(),
-                    line: pos.map(|p| p.line),
-                    column: pos.map(|p| p.column),
-                    message: format!("invalid TOML: {}", e.message().trim_end()),
-                }
-            })
-            .collect());
-    }
+    let table = DeTable::parse(text).map_err(|e| {
+        let pos = e.span().map(|s| Pos::of_offset(text, s.start));
+        vec![Problem {
+            key: String::new(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            message: format!("invalid TOML: {}", e.message().trim_end()),
+        }]
+    })?;
     let span = table.span();
     Ok(table_node(text, table.into_inner(), span.start))
 }
@@ -55,14 +49,14 @@ fn value_node(text: &str, value: Spanned<DeValue<'_>>) -> Node {
         DeValue::String(s) => Kind::Str(s.into_owned()),
         DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
             Ok(n) => Kind::Int(n),
-            Err(_) => Kind::Other("an integer too large"),
+            Err(_) => Kind::Other("an integer beyond 64 bits"),
         },
         DeValue::Float(f) => match f.as_str().parse::<f64>() {
             Ok(x) => Kind::Float(x),
-            Err(_) => Kind::Other("an unreadable float"),
+            Err(_) => Kind::Other("an unreadable number"),
         },
         DeValue::Boolean(b) => Kind::Bool(b),
-        DeValue::Datetime(_) => Kind::Other("date and time"),
+        DeValue::Datetime(_) => Kind::Other("a date or time"),
         DeValue::Array(items) => {
             Kind::List(items.into_iter().map(|v| value_node(text, v)).collect())
         }

@@ -1,121 +1,243 @@
-//! YAML text to a [`Node`] tree (cargo feature `yaml`), through
-//! `serde-saphyr`: a pure-Rust parser (`#![forbid(unsafe_code)]`) that gives
-//! every node its line and column and refuses duplicate keys.
+//! YAML text to a [`Node`] tree (cargo feature `yaml`).
+//!
+//! Built on `granit-parser`, the pure-Rust (`#![forbid(unsafe_code)]`)
+//! YAML 1.2 event parser under `serde-saphyr`: every event comes with its
+//! line and column, so every key and value keeps its position. Plain
+//! scalars are typed by the YAML 1.2 core schema (`yes` is a string, not a
+//! boolean); quoted and block scalars are strings. Anchors and aliases
+//! work; duplicate keys and several documents in one file are errors.
 
 use super::node::{Entry, Kind, Node, Pos};
 use super::Problem;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Location, MessageFormatter, Spanned, UserMessageFormatter};
-use std::fmt;
+use granit_parser::{Event, Parser, ScalarStyle, Span};
+use std::collections::HashMap;
 
-/// Parse YAML text. An empty document is an empty table.
+/// Parse YAML text. An empty document is [`Kind::Null`].
 pub fn parse(text: &str) -> Result<Node, Vec<Problem>> {
-    match serde_saphyr::from_str::<YNode>(text) {
-        Ok(YNode(node)) => Ok(node),
-        Err(e) => {
-            let pos = e.location().and_then(pos_of);
-            let message = UserMessageFormatter.format_message(e.without_snippet());
-            Err(vec![Problem {
-                key: String::new(),
-                line: pos.map(|p| p.line),
-                column: pos.map(|p| p.column),
-                message: format!("invalid YAML: {message}"),
-            }])
-        }
-    }
+    build(text).map_err(|(pos, message)| {
+        vec![Problem {
+            key: String::new(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            message: format!("invalid YAML: {message}"),
+        }]
+    })
 }
 
-fn pos_of(loc: Location) -> Option<Pos> {
-    let line = usize::try_from(loc.line()).ok()?;
-    let column = usize::try_from(loc.column()).ok()?;
-    (line > 0).then_some(Pos { line, column })
+type Failure = (Option<Pos>, String);
+
+fn pos_of(span: &Span) -> Option<Pos> {
+    let m = span.start;
+    (m.line() > 0).then(|| Pos {
+        line: m.line(),
+        column: m.col() + 1,
+    })
 }
 
-/// A node and where it was written.
-struct YNode(Node);
-
-impl<'de> Deserialize<'de> for YNode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<YKind>::deserialize(d)?;
-        Ok(YNode(Node {
-            pos: pos_of(spanned.referenced),
-            kind: spanned.value.0,
-        }))
-    }
+/// A collection being read.
+enum Open {
+    Seq(Node, usize),
+    /// The map node, its anchor, and a key waiting for its value.
+    Map(Node, usize, Option<(String, Option<Pos>)>),
 }
 
-struct YKind(Kind);
-
-impl<'de> Deserialize<'de> for YKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(KindVisitor)
-    }
-}
-
-struct KindVisitor;
-
-impl<'de> Visitor<'de> for KindVisitor {
-    type Value = YKind;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<YKind, E> {
-        Ok(YKind(Kind::Str(s.to_string())))
-    }
-    fn visit_i64<E: de::Error>(self, n: i64) -> Result<YKind, E> {
-        Ok(YKind(Kind::Int(n)))
-    }
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<YKind, E> {
-        Ok(YKind(match i64::try_from(n) {
-            Ok(n) => Kind::Int(n),
-            Err(_) => Kind::Other("an integer too large"),
-        }))
-    }
-    fn visit_f64<E: de::Error>(self, x: f64) -> Result<YKind, E> {
-        Ok(YKind(Kind::Float(x)))
-    }
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<YKind, E> {
-        Ok(YKind(Kind::Bool(b)))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<YKind, E> {
-        Ok(YKind(Kind::Null))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<YKind, E> {
-        Ok(YKind(Kind::Null))
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<YKind, D::Error> {
-        YKind::deserialize(d)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YKind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(YNode(n)) = seq.next_element()? {
-            items.push(n);
-        }
-        Ok(YKind(Kind::List(items)))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YKind, A::Error> {
-        let mut entries = Vec::new();
-        while let Some((YNode(k), YNode(value))) = map.next_entry()? {
-            let key = match k.kind {
-                Kind::Str(s) => s,
-                Kind::Int(n) => n.to_string(),
-                Kind::Bool(b) => b.to_string(),
-                _ => {
-                    return Err(de::Error::custom(format_args!(
-                        "a key must be a plain word (at line {})",
-                        k.pos.map_or(0, |p| p.line)
-                    )))
+fn build(text: &str) -> Result<Node, Failure> {
+    let mut stack: Vec<Open> = Vec::new();
+    // Each anchored node with its size: aliases copy it, within a budget.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut copied = 0usize;
+    let mut root: Option<Node> = None;
+    let mut documents = 0;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| {
+            let m = e.marker();
+            (
+                Some(Pos {
+                    line: m.line().max(1),
+                    column: m.col() + 1,
+                }),
+                e.info(),
+            )
+        })?;
+        let pos = pos_of(&span);
+        let (node, anchor) = match event {
+            Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err((pos, "one document per file; remove the second `---`".into()));
                 }
-            };
-            entries.push(Entry {
-                key,
-                key_pos: k.pos,
-                value,
-            });
+                continue;
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let literal = style != ScalarStyle::Plain
+                    || tag
+                        .as_ref()
+                        .is_some_and(|t| t.is_yaml_core_schema_tag("str"));
+                let kind = if literal {
+                    Kind::Str(value.into_owned())
+                } else {
+                    plain(&value)
+                };
+                (Node { pos, kind }, anchor)
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                stack.push(Open::Seq(
+                    Node {
+                        pos,
+                        kind: Kind::List(Vec::new()),
+                    },
+                    anchor,
+                ));
+                continue;
+            }
+            Event::MappingStart(_, anchor, _) => {
+                stack.push(Open::Map(
+                    Node {
+                        pos,
+                        kind: Kind::Map(Vec::new()),
+                    },
+                    anchor,
+                    None,
+                ));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Open::Seq(node, anchor) | Open::Map(node, anchor, _)) => (node, anchor),
+                None => return Err((pos, "unbalanced collection".into())),
+            },
+            Event::Alias(id) => match anchors.get(&id) {
+                Some((n, size)) => {
+                    copied += size;
+                    if copied > MAX_ALIAS_NODES {
+                        return Err((
+                            pos,
+                            format!("aliases expand to more than {MAX_ALIAS_NODES} values"),
+                        ));
+                    }
+                    (
+                        Node {
+                            pos,
+                            kind: n.kind.clone(),
+                        },
+                        0,
+                    )
+                }
+                None => return Err((pos, "alias to an unknown anchor".into())),
+            },
+            Event::UnresolvedAlias(name) => {
+                return Err((pos, format!("unknown anchor \"{name}\"")));
+            }
+            _ => continue,
+        };
+        if anchor != 0 {
+            anchors.insert(anchor, (node.clone(), size(&node)));
         }
-        Ok(YKind(Kind::Map(entries)))
+        add(&mut stack, &mut root, node)?;
     }
+    Ok(root.unwrap_or(Node {
+        pos: None,
+        kind: Kind::Null,
+    }))
+}
+
+/// Values that aliases may copy in all, so that a few lines of nested
+/// aliases ("billion laughs") cannot take all memory.
+const MAX_ALIAS_NODES: usize = 100_000;
+
+/// How many values a node holds, itself included.
+fn size(node: &Node) -> usize {
+    1 + match &node.kind {
+        Kind::List(items) => items.iter().map(size).sum(),
+        Kind::Map(entries) => entries.iter().map(|e| 1 + size(&e.value)).sum(),
+        _ => 0,
+    }
+}
+
+/// Put a finished node in its parent: an item, a key, or a key's value.
+fn add(stack: &mut [Open], root: &mut Option<Node>, node: Node) -> Result<(), Failure> {
+    match stack.last_mut() {
+        None => *root = Some(node),
+        Some(Open::Seq(seq, _)) => {
+            if let Kind::List(items) = &mut seq.kind {
+                items.push(node);
+            }
+        }
+        Some(Open::Map(map, _, pending)) => {
+            let Kind::Map(entries) = &mut map.kind else {
+                return Ok(());
+            };
+            match pending.take() {
+                Some((key, key_pos)) => entries.push(Entry {
+                    key,
+                    key_pos,
+                    value: node,
+                }),
+                None => {
+                    let key = match node.kind {
+                        Kind::Str(s) => s,
+                        Kind::Int(n) => n.to_string(),
+                        Kind::Bool(b) => b.to_string(),
+                        _ => return Err((node.pos, "a key must be a plain word".into())),
+                    };
+                    if entries.iter().any(|e| e.key == key) {
+                        return Err((
+                            node.pos,
+                            format!("duplicate key \"{key}\"; each key may appear once per table"),
+                        ));
+                    }
+                    *pending = Some((key, node.pos));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The YAML 1.2 core schema for a plain scalar.
+fn plain(s: &str) -> Kind {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
+        "true" | "True" | "TRUE" => return Kind::Bool(true),
+        "false" | "False" | "FALSE" => return Kind::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Kind::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Kind::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Kind::Float(f64::NAN),
+        _ => {}
+    }
+    let digits = |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c.is_digit(radix));
+    let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits(unsigned, 10) {
+        return s
+            .parse::<i64>()
+            .map_or(Kind::Other("an integer beyond 64 bits"), Kind::Int);
+    }
+    for (prefix, radix) in [("0x", 16), ("0o", 8)] {
+        if let Some(d) = s.strip_prefix(prefix).filter(|d| digits(d, radix)) {
+            return i64::from_str_radix(d, radix)
+                .map_or(Kind::Other("an integer beyond 64 bits"), Kind::Int);
+        }
+    }
+    // [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['-', '+']).unwrap_or(e))),
+        None => (unsigned, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((i, f)) => {
+            (digits(i, 10) || i.is_empty())
+                && (f.is_empty() || digits(f, 10))
+                && !(i.is_empty() && f.is_empty())
+        }
+        None => digits(mantissa, 10),
+    };
+    if mantissa_ok && exponent.map_or(true, |e| digits(e, 10)) {
+        if let Ok(x) = s.parse::<f64>() {
+            return Kind::Float(x);
+        }
+    }
+    Kind::Str(s.to_string())
 }
 
 #[cfg(test)]
@@ -160,14 +282,76 @@ mod tests {
     }
 
     #[test]
+    fn core_schema_scalars() {
+        for (text, kind) in [
+            ("~", Kind::Null),
+            ("null", Kind::Null),
+            ("true", Kind::Bool(true)),
+            ("False", Kind::Bool(false)),
+            ("yes", Kind::Str("yes".into())),
+            ("on", Kind::Str("on".into())),
+            ("0", Kind::Int(0)),
+            ("-12", Kind::Int(-12)),
+            ("+7", Kind::Int(7)),
+            ("0x1F", Kind::Int(31)),
+            ("0o17", Kind::Int(15)),
+            ("1.5", Kind::Float(1.5)),
+            ("-.5", Kind::Float(-0.5)),
+            ("2e3", Kind::Float(2000.0)),
+            (".inf", Kind::Float(f64::INFINITY)),
+            ("10s", Kind::Str("10s".into())),
+            ("1.2.3", Kind::Str("1.2.3".into())),
+            ("0x", Kind::Str("0x".into())),
+            ("e5", Kind::Str("e5".into())),
+            ("'5'", Kind::Str("5".into())),
+            ("\"true\"", Kind::Str("true".into())),
+            ("!!str 5", Kind::Str("5".into())),
+        ] {
+            assert_eq!(parse(text).unwrap().kind, kind, "{text}");
+        }
+        assert!(matches!(parse(".nan").unwrap().kind, Kind::Float(x) if x.is_nan()));
+    }
+
+    #[test]
+    fn anchors_and_aliases() {
+        let node = parse("a: &x [1, 2]\nb: *x\n").unwrap();
+        let b = node.entry(&["b"]).unwrap();
+        assert_eq!(b.value.pos, p(2, 4));
+        assert!(matches!(&b.value.kind, Kind::List(items) if items.len() == 2));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let problems = parse(&text).unwrap_err();
+        assert!(
+            problems[0].message.contains("aliases expand"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn duplicate_keys_and_syntax_errors_have_positions() {
         let problems = parse("services:\n  web: {}\n  web: {}\n").unwrap_err();
         assert_eq!(problems[0].line, Some(3), "{problems:?}");
-        assert!(problems[0].message.contains("duplicate"), "{problems:?}");
+        assert!(
+            problems[0].message.contains("duplicate key \"web\""),
+            "{problems:?}"
+        );
 
         let problems = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(problems[0].line, Some(2), "{problems:?}");
         assert!(problems[0].message.starts_with("invalid YAML"));
+
+        let problems = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(problems[0].message.contains("one document"), "{problems:?}");
+
+        let problems = parse("a: *nope\n").unwrap_err();
+        assert_eq!(problems[0].line, Some(1), "{problems:?}");
     }
 
     #[test]
