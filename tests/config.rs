@@ -83,6 +83,7 @@ backoff = { initial = "1s", factor = 0.5 }
                 "{p}:10:38: services.worker.backoff.factor: 0.5 would shrink the delay; \
                  use a number of at least 1 (1 keeps it constant)"
             ),
+            "3 problem(s) found".to_string(),
         ],
         "{stderr}"
     );
