@@ -123,6 +123,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     }
     Config {
         supervisor,
+        slices: Vec::new(),
         services,
     }
 }
@@ -191,6 +192,7 @@ fn supervisor(raw: RawSupervisor, ctx: &mut Ctx<'_>) -> SupervisorConfig {
     };
     let log = log_config(raw.log, LogConfig::default(), &[s, "log"], ctx);
     SupervisorConfig {
+        cgroup_root: "sentinel".to_string(),
         log_dir,
         socket,
         socket_allow_uids: raw.socket_allow_uids.unwrap_or_default(),
@@ -322,6 +324,7 @@ fn service(
         .map(|list| forwardable(&list, &p("forward_signals"), ctx));
 
     ServiceConfig {
+        isolation: Default::default(),
         command,
         workdir,
         env,

@@ -18,6 +18,7 @@
 
 mod build;
 mod envfile;
+mod isolation;
 mod model;
 mod node;
 mod raw;
@@ -26,6 +27,8 @@ mod values;
 #[cfg(feature = "yaml")]
 mod yaml_src;
 
+#[allow(unused_imports)] // until issue 3 wires them in
+pub use isolation::*;
 pub use model::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
 #[allow(unused_imports)]

@@ -1,12 +1,16 @@
 //! The serde model of a config file, with defaults.
 
 use std::path::PathBuf;
+
+use super::isolation::{Isolation, SliceConfig};
 use std::time::Duration;
 
 /// A whole config file, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub supervisor: SupervisorConfig,
+    /// `[slices.NAME]`, in file order.
+    pub slices: Vec<(String, SliceConfig)>,
     /// Services by name, in the order they appear in the file.
     pub services: Vec<(String, ServiceConfig)>,
 }
@@ -14,6 +18,10 @@ pub struct Config {
 /// `[supervisor]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorConfig {
+    /// The cgroup (relative to sentinel's own cgroup, or absolute from the
+    /// cgroup2 root when it starts with `/`) under which services' groups
+    /// are made. Default `sentinel`.
+    pub cgroup_root: String,
     /// Folder for `<service>.log` files. None: no log files, ring only.
     pub log_dir: Option<PathBuf>,
     /// Control socket path (relative: against the config file's folder). None: the default (`/run/sentinel.sock` as root,
@@ -65,6 +73,8 @@ pub struct ServiceConfig {
     pub log: LogConfig,
     /// None: use `supervisor.forward_signals`.
     pub forward_signals: Option<Vec<Signal>>,
+    /// cgroup, priorities, identity, namespaces, capabilities, seccomp.
+    pub isolation: Isolation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

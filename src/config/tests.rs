@@ -84,6 +84,7 @@ fn defaults() {
     assert_eq!(
         *a,
         ServiceConfig {
+            isolation: Default::default(),
             command: vec!["/bin/true".to_string()],
             workdir: None,
             env: vec![],

@@ -232,6 +232,7 @@ mod tests {
 
     fn svc(groups: &[&str]) -> ServiceConfig {
         ServiceConfig {
+            isolation: Default::default(),
             command: vec!["true".into()],
             workdir: None,
             env: Vec::new(),
@@ -249,7 +250,9 @@ mod tests {
 
     fn sup() -> Supervisor {
         let config = Config {
+            slices: Vec::new(),
             supervisor: SupervisorConfig {
+                cgroup_root: "sentinel".into(),
                 log_dir: None,
                 socket: None,
                 socket_allow_uids: Vec::new(),
