@@ -194,7 +194,14 @@ impl Client {
 
     /// Send one request and read its one response.
     pub fn call(&mut self, req: &Request) -> Result<Response, String> {
-        self.send(req)?;
+        if let Err(e) = self.send(req) {
+            // The server may have answered and closed before reading (a
+            // refused peer): its answer says more than the write error.
+            return match self.recv() {
+                Ok(Some(r)) => Ok(r),
+                _ => Err(e),
+            };
+        }
         self.recv()?.ok_or_else(|| {
             format!(
                 "{} closed the connection without answering",

@@ -314,3 +314,120 @@ fn idle_supervisor_makes_no_wakeups() {
         after - before
     );
 }
+
+#[test]
+fn configured_signals_are_forwarded_to_services() {
+    let dir = TempDir::new("forward");
+    let mark = dir.path("got-usr1");
+    let hup = dir.path("got-hup");
+    let socket = dir.path("s.sock");
+    let config = dir.write(
+        "sentinel.toml",
+        &format!(
+            r#"
+[supervisor]
+socket = {socket:?}
+forward_signals = ["USR1"]
+[services.listener]
+command = ["sh", "-c", "trap 'touch {m}' USR1; trap 'touch {h}' HUP; while :; do sleep 0.05; done"]
+"#,
+            m = mark.display(),
+            h = hup.display()
+        ),
+    );
+    let s = Sentinel::start_with(dir, config, socket, &[]);
+    s.wait_state("listener", "running", SECS(10));
+    // The trap is set once the shell loops; resend until it lands.
+    let pid = nix::unistd::Pid::from_raw(s.pid() as i32);
+    wait_for("SIGUSR1 to reach the service", SECS(10), || {
+        if mark.exists() {
+            return Some(());
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+        None
+    });
+    // SIGHUP is not in the list: sentinel keeps it (it reopens log files).
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    s.ok(&["status"]); // a round trip through the loop, after the signal
+    assert!(!hup.exists(), "SIGHUP was forwarded though not configured");
+    assert_eq!(s.service("listener")["state"], "running");
+}
+
+#[test]
+fn control_socket_refuses_a_peer_of_another_uid() {
+    let s = Sentinel::start(
+        "peer",
+        "",
+        "[services.x]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    s.wait_state("x", "running", SECS(10));
+    let mode = std::fs::metadata(&s.socket).unwrap().permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+    // Open the file mode up so that only the peer-credential check is left.
+    std::fs::set_permissions(
+        &s.socket,
+        std::os::unix::fs::PermissionsExt::from_mode(0o666),
+    )
+    .unwrap();
+    let mut dir_mode = std::fs::metadata(&s.dir.0).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut dir_mode, 0o755);
+    std::fs::set_permissions(&s.dir.0, dir_mode).unwrap();
+    let o = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "status",
+            "-s",
+        ])
+        .arg(&s.socket)
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("uid 65534 may not use this socket"), "{err}");
+    assert_eq!(s.service("x")["state"], "running");
+}
+
+#[test]
+fn a_flooding_service_does_not_stall_the_others() {
+    let s = Sentinel::start(
+        "flood",
+        "",
+        r#"
+[services.flood]
+command = ["yes", "a line of flood output, again and again"]
+log = { max_size = "1M", keep = 1 }
+[services.victim]
+command = ["sleep", "1000"]
+backoff = { initial = "0s" }
+"#,
+    );
+    let victim = pid_of(&s.wait_state("victim", "running", SECS(10)));
+    s.wait_state("flood", "running", SECS(10));
+    wait_for("flood output on disk", SECS(10), || {
+        (std::fs::metadata(s.dir.path("logs/flood.log"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+            > 100_000)
+            .then_some(())
+    });
+    for _ in 0..5 {
+        let before = pid_of(&s.service("victim"));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(before as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_for("victim replaced while flood writes", SECS(5), || {
+            let v = s.service("victim");
+            (v["state"] == "running" && pid_of(&v) != before).then_some(())
+        });
+    }
+    assert_ne!(pid_of(&s.service("victim")), victim);
+    assert!(s.ok(&["logs", "flood", "-n", "3"]).contains("flood output"));
+}
