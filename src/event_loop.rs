@@ -381,8 +381,9 @@ impl Runtime {
             sys::spawn::Stdio::Fd(io.writers[0].as_fd()),
             sys::spawn::Stdio::Fd(io.writers[1].as_fd()),
         ];
-        match sys::spawn::spawn(&io.plan, stdio) {
-            Ok(pid) => {
+        match sys::spawn::spawn(&io.plan, stdio, None) {
+            Ok(child) => {
+                let pid = child.pid;
                 self.pids.insert(pid.as_raw(), i);
                 Event::Spawned { pid: pid.as_raw() }
             }

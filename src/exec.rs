@@ -57,8 +57,8 @@ pub fn run(argv: &[String]) -> i32 {
             return 2;
         }
     };
-    let child = match sys::spawn::spawn(&plan, [sys::spawn::Stdio::Inherit; 3]) {
-        Ok(pid) => pid,
+    let child = match sys::spawn::spawn(&plan, [sys::spawn::Stdio::Inherit; 3], None) {
+        Ok(child) => child.pid,
         Err(e) => {
             eprintln!("sentinel exec: {}: {e}", argv[0]);
             return if e.is_not_found() { 127 } else { 126 };

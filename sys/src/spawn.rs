@@ -1,21 +1,34 @@
 //! Start a child: everything prepared in the parent, only syscalls after fork.
 //!
-//! [`Plan`] holds what the child needs as C strings and pointer arrays, built
-//! in the parent. [`spawn`] forks; the child runs a fixed sequence of raw
-//! syscalls (no allocation, no locks, no panics) and either `execve`s or
-//! writes `(step, errno)` to a close-on-exec pipe and `_exit`s. The parent
-//! reads the pipe: EOF means `execve` succeeded.
+//! [`Plan`] holds what the child needs as C strings, numbers and pointer
+//! arrays, built in the parent; [`Setup`] adds the isolation steps. [`spawn`]
+//! creates the child with `clone3` (placed in its cgroup and namespaces
+//! atomically, with a pidfd) or, where `clone3` is unavailable, with `fork`.
+//! The child runs a fixed sequence of raw syscalls (no allocation, no locks,
+//! no panics) and either `execve`s or writes `(step, errno, index)` to a
+//! close-on-exec pipe and `_exit`s. The parent reads the pipe: EOF means
+//! `execve` succeeded.
+//!
+//! The child's order (DESIGN.md): session; signals; cgroup (fork fallback);
+//! rlimits, nice, ionice, OOM score; namespaces not made by clone3 (the user
+//! namespace, whose maps the parent writes while the child waits); mounts,
+//! pivot_root, hostname, loopback; stdio and chdir; setgroups, setgid,
+//! setuid; capabilities; no_new_privs; seccomp; execve.
 
 use std::ffi::{CStr, CString};
 use std::fmt;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::os::raw::c_char;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::raw::{c_char, c_ulong};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
 /// The default search path when the child's environment has no `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `CLONE_INTO_CGROUP` (libc's constant of that name overflows to 0 on some
+/// targets).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// How the child relates to sentinel's session and terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +51,15 @@ pub enum Stdio<'a> {
     Fd(BorrowedFd<'a>),
 }
 
+/// The cgroup the child starts in: the group's directory (for
+/// `CLONE_INTO_CGROUP`) and its `cgroup.procs` opened for writing (for the
+/// fork fallback, where the child writes `0` to it first thing).
+#[derive(Debug, Clone, Copy)]
+pub struct Cgroup<'a> {
+    pub dir: BorrowedFd<'a>,
+    pub procs: BorrowedFd<'a>,
+}
+
 /// A step of the child setup pipeline, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -48,19 +70,85 @@ pub enum Step {
     Stdio = 4,
     Chdir = 5,
     Exec = 6,
+    Clone = 7,
+    Cgroup = 8,
+    Rlimit = 9,
+    Nice = 10,
+    Ionice = 11,
+    OomScore = 12,
+    Unshare = 13,
+    IdMaps = 14,
+    Mount = 15,
+    PivotRoot = 16,
+    Hostname = 17,
+    Loopback = 18,
+    Setgroups = 19,
+    Setgid = 20,
+    Setuid = 21,
+    Capabilities = 22,
+    NoNewPrivs = 23,
+    Seccomp = 24,
 }
+
+const STEPS: [Step; 24] = [
+    Step::Signals,
+    Step::Session,
+    Step::Terminal,
+    Step::Stdio,
+    Step::Chdir,
+    Step::Exec,
+    Step::Clone,
+    Step::Cgroup,
+    Step::Rlimit,
+    Step::Nice,
+    Step::Ionice,
+    Step::OomScore,
+    Step::Unshare,
+    Step::IdMaps,
+    Step::Mount,
+    Step::PivotRoot,
+    Step::Hostname,
+    Step::Loopback,
+    Step::Setgroups,
+    Step::Setgid,
+    Step::Setuid,
+    Step::Capabilities,
+    Step::NoNewPrivs,
+    Step::Seccomp,
+];
 
 impl Step {
     fn from_u32(v: u32) -> Option<Step> {
-        Some(match v {
-            1 => Step::Signals,
-            2 => Step::Session,
-            3 => Step::Terminal,
-            4 => Step::Stdio,
-            5 => Step::Chdir,
-            6 => Step::Exec,
-            _ => return None,
-        })
+        STEPS.iter().copied().find(|s| *s as u32 == v)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Signals => "reset signals",
+            Step::Session => "setsid",
+            Step::Terminal => "tcsetpgrp",
+            Step::Stdio => "dup2 stdio",
+            Step::Chdir => "chdir",
+            Step::Exec => "execve",
+            Step::Clone => "clone",
+            Step::Cgroup => "join cgroup",
+            Step::Rlimit => "setrlimit",
+            Step::Nice => "setpriority",
+            Step::Ionice => "ioprio_set",
+            Step::OomScore => "oom_score_adj",
+            Step::Unshare => "unshare",
+            Step::IdMaps => "uid/gid map",
+            Step::Mount => "mount",
+            Step::PivotRoot => "pivot_root",
+            Step::Hostname => "sethostname",
+            Step::Loopback => "bring up lo",
+            Step::Setgroups => "setgroups",
+            Step::Setgid => "setgid",
+            Step::Setuid => "setuid",
+            Step::Capabilities => "capabilities",
+            Step::NoNewPrivs => "no_new_privs",
+            Step::Seccomp => "seccomp",
+        }
     }
 }
 
@@ -82,14 +170,7 @@ impl SpawnError {
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let step = match self.step {
-            Step::Signals => "reset signals",
-            Step::Session => "setsid",
-            Step::Terminal => "tcsetpgrp",
-            Step::Stdio => "dup2 stdio",
-            Step::Chdir => "chdir",
-            Step::Exec => "execve",
-        };
+        let step = self.step.name();
         if self.detail.is_empty() {
             write!(f, "{step}: {}", self.errno.desc())
         } else {
@@ -99,6 +180,67 @@ impl fmt::Display for SpawnError {
 }
 
 impl std::error::Error for SpawnError {}
+
+/// One `mount(2)` call, prepared.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub source: Option<CString>,
+    pub target: CString,
+    pub fstype: Option<CString>,
+    pub flags: c_ulong,
+    pub data: Option<CString>,
+}
+
+/// The identity the child switches to (after mounts, before seccomp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ids {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+/// Capabilities the child keeps. `keep` is a bitmask of capability numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub keep: u64,
+    /// The highest capability number the kernel knows (`cap_last_cap`).
+    pub last_cap: u32,
+    /// Raise the kept capabilities as ambient too, so that a non-root
+    /// user keeps them across execve.
+    pub ambient: bool,
+}
+
+/// The isolation steps of a child; `Default` is none of them.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// `(resource, soft, hard)`
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub nice: Option<i32>,
+    /// `(class << 13) | level`
+    pub ioprio: Option<i32>,
+    /// The decimal text written to `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<CString>,
+    /// `CLONE_NEW*` flags.
+    pub namespaces: i32,
+    /// With `CLONE_NEWUSER`: the text the parent writes to the child's
+    /// `uid_map` and `gid_map` (setgroups is denied first, as the kernel
+    /// requires for unprivileged gid maps).
+    pub uid_map: Option<String>,
+    pub gid_map: Option<String>,
+    /// In order; before `pivot_root`.
+    pub mounts: Vec<Mount>,
+    /// `pivot_root` into this folder (already a mount point: the plan
+    /// bind-mounts it onto itself first).
+    pub pivot_root: Option<CString>,
+    pub hostname: Option<CString>,
+    /// Bring `lo` up (in a new network namespace).
+    pub loopback_up: bool,
+    pub ids: Option<Ids>,
+    pub caps: Option<Caps>,
+    pub no_new_privs: bool,
+    /// BPF programs, loaded in order (the kernel applies the strictest).
+    pub seccomp: Vec<Vec<libc::sock_filter>>,
+}
 
 /// Everything the child needs, prepared before fork.
 pub struct Plan {
@@ -112,6 +254,20 @@ pub struct Plan {
     envp_ptrs: Vec<*const c_char>,
     workdir: Option<CString>,
     session: Session,
+    setup: Setup,
+    /// `(len, ptr)` of each seccomp program, as `struct sock_fprog`.
+    fprogs: Vec<libc::sock_fprog>,
+    /// `lo` for SIOCGIFFLAGS/SIOCSIFFLAGS.
+    ifreq: IfReq,
+}
+
+/// `struct ifreq` with the name and the flags member of its union.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IfReq {
+    name: [u8; 16],
+    flags: i16,
+    _pad: [u8; 22],
 }
 
 impl fmt::Debug for Plan {
@@ -122,6 +278,7 @@ impl fmt::Debug for Plan {
             .field("envp_len", &self._envp.len())
             .field("workdir", &self.workdir)
             .field("session", &self.session)
+            .field("setup", &self.setup)
             .finish()
     }
 }
@@ -138,7 +295,8 @@ impl fmt::Display for NulError {
 
 impl std::error::Error for NulError {}
 
-fn cstring(s: &str) -> Result<CString, NulError> {
+/// A C string for the kernel, or an error naming the string.
+pub fn cstring(s: &str) -> Result<CString, NulError> {
     CString::new(s).map_err(|_| NulError(s.to_string()))
 }
 
@@ -176,6 +334,8 @@ impl Plan {
             .collect::<Result<_, _>>()?;
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
+        let mut name = [0u8; 16];
+        name[..2].copy_from_slice(b"lo");
         Ok(Plan {
             candidates,
             argv,
@@ -184,12 +344,91 @@ impl Plan {
             envp_ptrs,
             workdir: workdir.map(cstring).transpose()?,
             session,
+            setup: Setup::default(),
+            fprogs: Vec::new(),
+            ifreq: IfReq {
+                name,
+                flags: 0,
+                _pad: [0; 22],
+            },
         })
+    }
+
+    /// Add the isolation steps.
+    pub fn with_setup(mut self, setup: Setup) -> Plan {
+        self.fprogs = setup
+            .seccomp
+            .iter()
+            .map(|p| libc::sock_fprog {
+                len: p.len() as u16,
+                filter: p.as_ptr() as *mut libc::sock_filter,
+            })
+            .collect();
+        self.setup = setup;
+        self
+    }
+
+    pub fn setup(&self) -> &Setup {
+        &self.setup
     }
 
     /// The program as given in argv[0].
     pub fn program(&self) -> &CStr {
         self.argv.first().map(CString::as_c_str).unwrap_or(c"")
+    }
+
+    /// What a failed step at `index` was acting on, for the message.
+    fn detail(&self, step: Step, index: u32) -> String {
+        let i = index as usize;
+        let lossy = |c: &CStr| c.to_string_lossy().into_owned();
+        match step {
+            Step::Exec => lossy(self.program()),
+            Step::Chdir => self.workdir.as_deref().map(lossy).unwrap_or_default(),
+            Step::Mount => self
+                .setup
+                .mounts
+                .get(i)
+                .map(|m| lossy(&m.target))
+                .unwrap_or_default(),
+            Step::PivotRoot => self
+                .setup
+                .pivot_root
+                .as_deref()
+                .map(lossy)
+                .unwrap_or_default(),
+            Step::Rlimit => self
+                .setup
+                .rlimits
+                .get(i)
+                .map(|r| format!("resource {}", r.0))
+                .unwrap_or_default(),
+            Step::Setuid => self
+                .setup
+                .ids
+                .as_ref()
+                .map(|d| d.uid.to_string())
+                .unwrap_or_default(),
+            Step::Setgid => self
+                .setup
+                .ids
+                .as_ref()
+                .map(|d| d.gid.to_string())
+                .unwrap_or_default(),
+            Step::Nice => self.setup.nice.map(|n| n.to_string()).unwrap_or_default(),
+            Step::Hostname => self
+                .setup
+                .hostname
+                .as_deref()
+                .map(lossy)
+                .unwrap_or_default(),
+            Step::Capabilities => match index {
+                0 => "bounding set".into(),
+                1 => "capset".into(),
+                2 => "ambient".into(),
+                _ => "keepcaps".into(),
+            },
+            _ => String::new(),
+        }
     }
 }
 
@@ -201,93 +440,390 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Fork and exec `plan`, with `stdio` as the child's fds 0, 1, 2.
+/// A started child.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: Pid,
+    /// A pidfd for the child (from `CLONE_PIDFD` or `pidfd_open`), when the
+    /// kernel gives one.
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// `struct clone_args` (version 2, with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Whether `clone3` was found unusable (ENOSYS, or refused by a seccomp
+/// filter around sentinel); then every spawn takes the fork path.
+static CLONE3_UNUSABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Never use `clone3` (tests of the fallback; `SENTINEL_NO_CLONE3=1`).
+pub fn disable_clone3() {
+    CLONE3_UNUSABLE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Fork and exec `plan`, with `stdio` as the child's fds 0, 1, 2, started
+/// inside `cgroup` when given.
 ///
-/// Returns the child's pid once `execve` has succeeded. On failure the child
-/// has already been reaped and the error names the step and errno.
-/// The caller must not have other threads (sentinel has one).
-pub fn spawn(plan: &Plan, stdio: [Stdio<'_>; 3]) -> Result<Pid, SpawnError> {
+/// Returns the child once `execve` has succeeded. On failure the child has
+/// already been reaped and the error names the step and errno. The caller
+/// must not have other threads (sentinel has one).
+pub fn spawn(
+    plan: &Plan,
+    stdio: [Stdio<'_>; 3],
+    cgroup: Option<Cgroup<'_>>,
+) -> Result<Child, SpawnError> {
     let fail = |step, errno, detail: &str| SpawnError {
         step,
         errno,
         detail: detail.to_string(),
     };
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| fail(Step::Signals, e, "pipe2"))?;
+        .map_err(|e| fail(Step::Clone, e, "pipe2"))?;
+    // The user namespace's maps are written by the parent while the child
+    // waits on this pipe.
+    let needs_maps = plan.setup.namespaces & libc::CLONE_NEWUSER != 0;
+    let barrier = if needs_maps {
+        Some(
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| fail(Step::Clone, e, "pipe2"))?,
+        )
+    } else {
+        None
+    };
     let stdio_fds = stdio.map(|s| match s {
         Stdio::Inherit => -1,
         Stdio::Fd(fd) => fd.as_raw_fd(),
     });
+    let barrier_r = barrier.as_ref().map_or(-1, |(r, _)| r.as_raw_fd());
+    let report = report_w.as_raw_fd();
 
-    // SAFETY: fork in a single-threaded process; the child only runs
-    // `child_main`, which makes raw syscalls on memory prepared before the
-    // fork and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(fail(Step::Signals, Errno::last(), "fork"));
+    // clone3 makes the namespaces (with pid, the child is PID 1 of its
+    // namespace; with user, the others belong to the new user namespace).
+    let clone_ns = plan.setup.namespaces as u64;
+    let mut pidfd: RawFd = -1;
+    let mut pid: libc::pid_t = -1;
+    let mut via_clone3 = false;
+    if !CLONE3_UNUSABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut args = CloneArgs {
+            flags: libc::CLONE_PIDFD as u64 | clone_ns,
+            pidfd: &mut pidfd as *mut RawFd as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        if let Some(cg) = cgroup {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = cg.dir.as_raw_fd() as u64;
+        }
+        // SAFETY: clone3 without CLONE_VM in a single-threaded process is a
+        // fork: the child gets a copy of this stack and memory, and only
+        // runs `child_main` (raw syscalls on memory prepared before), which
+        // never returns. `args` and `pidfd` outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if r == 0 {
+            child_main(plan, stdio_fds, report, barrier_r, None);
+        }
+        if r > 0 {
+            pid = r as libc::pid_t;
+            via_clone3 = true;
+        } else {
+            match Errno::last() {
+                // No clone3 here: an old kernel, or a seccomp profile such
+                // as Docker's default, which answers ENOSYS (some answer
+                // EPERM; with namespaces asked for, EPERM is a real refusal).
+                Errno::ENOSYS => CLONE3_UNUSABLE.store(true, std::sync::atomic::Ordering::Relaxed),
+                Errno::EPERM if clone_ns == 0 => {
+                    CLONE3_UNUSABLE.store(true, std::sync::atomic::Ordering::Relaxed)
+                }
+                e => return Err(fail(Step::Clone, e, "clone3")),
+            }
+        }
     }
-    if pid == 0 {
-        child_main(plan, stdio_fds, report_w.as_raw_fd());
+    if !via_clone3 {
+        if (clone_ns as i32 | plan.setup.namespaces) & (libc::CLONE_NEWPID | libc::CLONE_NEWUSER)
+            != 0
+        {
+            return Err(fail(
+                Step::Clone,
+                Errno::ENOSYS,
+                "pid and user namespaces need clone3 (Linux 5.7 or later, not blocked by a seccomp filter)",
+            ));
+        }
+        // SAFETY: fork in a single-threaded process; the child only runs
+        // `child_main`, which makes raw syscalls on memory prepared before
+        // the fork and never returns.
+        let r = unsafe { libc::fork() };
+        if r < 0 {
+            return Err(fail(Step::Clone, Errno::last(), "fork"));
+        }
+        if r == 0 {
+            let procs = cgroup.map(|c| c.procs.as_raw_fd());
+            child_main(
+                plan,
+                stdio_fds,
+                report,
+                barrier_r,
+                Some((procs, clone_ns as i32)),
+            );
+        }
+        pid = r;
     }
     drop(report_w);
     let pid = Pid::from_raw(pid);
+    let pidfd = if pidfd >= 0 {
+        // SAFETY: the kernel wrote a new pidfd that nothing else owns.
+        Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    } else {
+        // SAFETY: plain syscall; a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+        // SAFETY: on success the fd is new and ours.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    };
 
-    let mut buf = [0u8; 8];
+    // Reports: 12 bytes (step, errno, index). A `Step::IdMaps` report with
+    // errno 0 asks the parent to write the user namespace's maps.
+    let mut failure = None;
+    loop {
+        let mut buf = [0u8; 12];
+        let got =
+            read_full(&report_r, &mut buf).map_err(|e| fail(Step::Exec, e, "read report pipe"))?;
+        if got == 0 {
+            break;
+        }
+        let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+        let (step, errno, index) = (word(0), word(4) as i32, word(8));
+        let step = Step::from_u32(step).unwrap_or(Step::Exec);
+        if step == Step::IdMaps && errno == 0 {
+            let result = write_id_maps(pid, &plan.setup);
+            let (_, w) = barrier
+                .as_ref()
+                .expect("maps are only asked for with a barrier");
+            let byte = [u8::from(result.is_ok())];
+            let _ = nix::unistd::write(w, &byte);
+            if let Err(e) = result {
+                failure = Some(e);
+            }
+            continue;
+        }
+        failure = Some(SpawnError {
+            step,
+            errno: Errno::from_raw(errno),
+            detail: plan.detail(step, index),
+        });
+        break;
+    }
+    match failure {
+        None => Ok(Child { pid, pidfd }),
+        Some(e) => {
+            // The child failed before execve and is exiting (or waits on a
+            // closed barrier): make sure, reap it, so that no zombie is left
+            // and the loop never sees its exit.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            while let Err(Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
+            Err(e)
+        }
+    }
+}
+
+fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
     let mut got = 0;
     while got < buf.len() {
-        match nix::unistd::read(&report_r, &mut buf[got..]) {
+        match nix::unistd::read(fd, &mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(Errno::EINTR) => continue,
-            Err(e) => return Err(fail(Step::Exec, e, "read report pipe")),
+            Err(e) => return Err(e),
         }
     }
-    if got == 0 {
-        return Ok(pid);
-    }
-    // The child failed before execve and is exiting: reap it now so that no
-    // zombie is left and the loop never sees its exit.
-    while let Err(Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
-    let step = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    let step = Step::from_u32(step).unwrap_or(Step::Exec);
-    let detail = match step {
-        Step::Exec => plan.program().to_string_lossy().into_owned(),
-        Step::Chdir => plan
-            .workdir
-            .as_deref()
-            .map(|w| w.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        _ => String::new(),
-    };
-    Err(SpawnError {
-        step,
-        errno: Errno::from_raw(errno),
-        detail,
-    })
+    Ok(got)
 }
 
-/// Report `(step, errno)` to the parent and exit. Async-signal-safe.
-fn child_fail(report: RawFd, step: Step, errno: i32) -> ! {
-    let step = (step as u32).to_ne_bytes();
-    let errno = errno.to_ne_bytes();
-    let buf = [
-        step[0], step[1], step[2], step[3], errno[0], errno[1], errno[2], errno[3],
-    ];
-    // SAFETY: `buf` is a valid 8-byte buffer; a short or failed write only
-    // makes the parent report a less precise error.
-    unsafe { libc::write(report, buf.as_ptr().cast(), buf.len()) };
+/// For a child in a new user namespace: apply the steps that need
+/// sentinel's privileges in the initial namespace to its pid (rlimits,
+/// nice, ionice, OOM score), then write its uid and gid maps (setgroups
+/// denied first, as the kernel wants for gid maps written this way).
+fn write_id_maps(pid: Pid, setup: &Setup) -> Result<(), SpawnError> {
+    let err = |e: std::io::Error, what: &str| SpawnError {
+        step: Step::IdMaps,
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        detail: what.to_string(),
+    };
+    let sys_err = |step: Step, detail: String| SpawnError {
+        step,
+        errno: Errno::last(),
+        detail,
+    };
+    for &(resource, soft, hard) in &setup.rlimits {
+        let lim = libc::rlimit64 {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: `lim` is a valid rlimit64 on our stack; no old value wanted.
+        if unsafe { libc::prlimit64(pid.as_raw(), resource as _, &lim, std::ptr::null_mut()) } < 0 {
+            return Err(sys_err(Step::Rlimit, format!("resource {resource}")));
+        }
+    }
+    if let Some(n) = setup.nice {
+        // SAFETY: plain syscall without pointers.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, pid.as_raw() as libc::id_t, n) } < 0 {
+            return Err(sys_err(Step::Nice, n.to_string()));
+        }
+    }
+    if let Some(v) = setup.ioprio {
+        // SAFETY: plain syscall: IOPRIO_WHO_PROCESS (1) of the child's pid.
+        if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, pid.as_raw(), v) } < 0 {
+            return Err(sys_err(Step::Ionice, String::new()));
+        }
+    }
+    let base = format!("/proc/{}", pid.as_raw());
+    if let Some(text) = &setup.oom_score_adj {
+        std::fs::write(format!("{base}/oom_score_adj"), text.as_bytes()).map_err(|e| {
+            SpawnError {
+                step: Step::OomScore,
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                detail: String::new(),
+            }
+        })?;
+    }
+    if let Some(m) = &setup.uid_map {
+        std::fs::write(format!("{base}/uid_map"), m).map_err(|e| err(e, m))?;
+    }
+    if let Some(m) = &setup.gid_map {
+        std::fs::write(format!("{base}/setgroups"), "deny")
+            .map_err(|e| err(e, "setgroups deny"))?;
+        std::fs::write(format!("{base}/gid_map"), m).map_err(|e| err(e, m))?;
+    }
+    Ok(())
+}
+
+/// Report `(step, errno, index)` to the parent and exit. Async-signal-safe.
+fn child_fail_at(report: RawFd, step: Step, errno: i32, index: u32) -> ! {
+    child_report(report, step, errno, index);
     // SAFETY: `_exit` ends the child without running the parent's atexit
     // handlers or destructors.
     unsafe { libc::_exit(127) }
+}
+
+fn child_fail(report: RawFd, step: Step, errno: i32) -> ! {
+    child_fail_at(report, step, errno, 0)
+}
+
+fn child_report(report: RawFd, step: Step, errno: i32, index: u32) {
+    let mut buf = [0u8; 12];
+    buf[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+    buf[4..8].copy_from_slice(&errno.to_ne_bytes());
+    buf[8..].copy_from_slice(&index.to_ne_bytes());
+    // SAFETY: `buf` is a valid 12-byte buffer; a short or failed write only
+    // makes the parent report a less precise error.
+    unsafe { libc::write(report, buf.as_ptr().cast(), buf.len()) };
 }
 
 fn errno() -> i32 {
     Errno::last_raw()
 }
 
+/// `r < 0`: report `step` with errno and exit.
+fn check(r: i64, report: RawFd, step: Step, index: u32) {
+    if r < 0 {
+        child_fail_at(report, step, errno(), index);
+    }
+}
+
+/// `capset` data: effective, permitted, inheritable for caps 0..31 and 32..63.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// This process's permitted set, as a mask.
+fn cap_permitted(report: RawFd) -> u64 {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are valid version-3 capget buffers on our stack.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    check(r, report, Step::Capabilities, 1);
+    u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32)
+}
+
+fn capset(report: RawFd, mask_eff: u64, mask_perm: u64, mask_inh: u64, index: u32) {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: mask_eff as u32,
+            permitted: mask_perm as u32,
+            inheritable: mask_inh as u32,
+        },
+        CapData {
+            effective: (mask_eff >> 32) as u32,
+            permitted: (mask_perm >> 32) as u32,
+            inheritable: (mask_inh >> 32) as u32,
+        },
+    ];
+    // SAFETY: header and data are valid `cap_user_header_t` /
+    // `cap_user_data_t[2]` for version 3 and outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    };
+    check(r, report, Step::Capabilities, index);
+}
+
 /// The child side: raw syscalls only, in the fixed order of DESIGN.md.
-fn child_main(plan: &Plan, stdio: [RawFd; 3], report: RawFd) -> ! {
+/// `fork_path`: the fork fallback's `cgroup.procs` fd and the namespaces
+/// clone3 would have made, which the child then unshares itself.
+fn child_main(
+    plan: &Plan,
+    stdio: [RawFd; 3],
+    report: RawFd,
+    barrier: RawFd,
+    fork_path: Option<(Option<RawFd>, i32)>,
+) -> ! {
+    let setup = &plan.setup;
     // 1. Session or process group, and the terminal (while signals are still
     //    blocked, so tcsetpgrp from a background group raises no SIGTTOU).
     match plan.session {
@@ -341,7 +877,142 @@ fn child_main(plan: &Plan, stdio: [RawFd; 3], report: RawFd) -> ! {
         child_fail(report, Step::Signals, errno());
     }
 
-    // 3. stdio. First move every source above 2 so that a source that is
+    // 3. The cgroup, on the fork path (clone3 placed the child already).
+    if let Some((Some(procs), _)) = fork_path {
+        // SAFETY: writes 1 byte from a static string to an fd the parent keeps open.
+        let r = unsafe { libc::write(procs, c"0".as_ptr().cast(), 1) };
+        check(r as i64, report, Step::Cgroup, 0);
+    }
+
+    // With a user namespace the parent writes the maps and applies the
+    // privileged steps (rlimits, nice, ionice, OOM score) to this pid, which
+    // needs sentinel's capabilities in the initial namespace; wait for it.
+    let in_userns = setup.namespaces & libc::CLONE_NEWUSER != 0;
+    if in_userns {
+        child_report(report, Step::IdMaps, 0, 0);
+        let mut ok = [0u8; 1];
+        // SAFETY: reads 1 byte into a stack buffer.
+        let n = unsafe { libc::read(barrier, ok.as_mut_ptr().cast(), 1) };
+        if n != 1 || ok[0] != 1 {
+            // The parent has the error already.
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(127) };
+        }
+    } else {
+        // 4. rlimits, nice, ionice, OOM score.
+        for (i, &(resource, soft, hard)) in setup.rlimits.iter().enumerate() {
+            let lim = libc::rlimit64 {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: `lim` is a valid rlimit64 on our stack; no old value wanted.
+            let r = unsafe { libc::prlimit64(0, resource as _, &lim, std::ptr::null_mut()) };
+            check(r as i64, report, Step::Rlimit, i as u32);
+        }
+        if let Some(n) = setup.nice {
+            // SAFETY: plain syscall without pointers.
+            let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, n) };
+            check(r as i64, report, Step::Nice, 0);
+        }
+        if let Some(v) = setup.ioprio {
+            // SAFETY: plain syscall: IOPRIO_WHO_PROCESS (1), this process.
+            let r = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, v) };
+            check(r, report, Step::Ionice, 0);
+        }
+        if let Some(text) = &setup.oom_score_adj {
+            // SAFETY: a NUL-terminated path prepared before fork.
+            let fd = unsafe {
+                libc::open(
+                    c"/proc/self/oom_score_adj".as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                )
+            };
+            check(fd as i64, report, Step::OomScore, 0);
+            let bytes = text.as_bytes();
+            // SAFETY: writes the prepared bytes to the fd just opened.
+            let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+            check(r as i64, report, Step::OomScore, 0);
+            // SAFETY: closes our own fd.
+            unsafe { libc::close(fd) };
+        }
+    }
+
+    // 5. Namespaces clone3 did not make (the fork path).
+    if let Some((_, ns)) = fork_path {
+        if ns != 0 {
+            // SAFETY: plain syscall without pointers.
+            let r = unsafe { libc::unshare(ns) };
+            check(r as i64, report, Step::Unshare, 0);
+        }
+    }
+
+    // 6. Mounts, pivot_root, hostname, loopback.
+    for (i, m) in setup.mounts.iter().enumerate() {
+        let p = |c: &Option<CString>| c.as_deref().map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: NUL-terminated strings (or NULL) prepared before fork.
+        let r = unsafe {
+            libc::mount(
+                p(&m.source),
+                m.target.as_ptr(),
+                p(&m.fstype),
+                m.flags,
+                p(&m.data).cast(),
+            )
+        };
+        check(r as i64, report, Step::Mount, i as u32);
+    }
+    if let Some(root) = &setup.pivot_root {
+        // SAFETY: NUL-terminated paths prepared before fork or static.
+        unsafe {
+            check(
+                libc::chdir(root.as_ptr()) as i64,
+                report,
+                Step::PivotRoot,
+                0,
+            );
+            let dot = c".".as_ptr();
+            check(
+                libc::syscall(libc::SYS_pivot_root, dot, dot),
+                report,
+                Step::PivotRoot,
+                1,
+            );
+            check(
+                libc::umount2(dot, libc::MNT_DETACH) as i64,
+                report,
+                Step::PivotRoot,
+                2,
+            );
+            check(
+                libc::chdir(c"/".as_ptr()) as i64,
+                report,
+                Step::PivotRoot,
+                3,
+            );
+        }
+    }
+    if let Some(name) = &setup.hostname {
+        // SAFETY: the prepared name and its length.
+        let r = unsafe { libc::sethostname(name.as_ptr(), name.as_bytes().len()) };
+        check(r as i64, report, Step::Hostname, 0);
+    }
+    if setup.loopback_up {
+        let mut ifr = plan.ifreq;
+        // SAFETY: plain syscall without pointers.
+        let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        check(s as i64, report, Step::Loopback, 0);
+        // SAFETY: `ifr` is a valid `struct ifreq` naming "lo" on our stack.
+        let r = unsafe { libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr as *mut IfReq) };
+        check(r as i64, report, Step::Loopback, 1);
+        ifr.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as i16;
+        // SAFETY: as above, with the flags set.
+        let r = unsafe { libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr as *const IfReq) };
+        check(r as i64, report, Step::Loopback, 2);
+        // SAFETY: closes our own socket.
+        unsafe { libc::close(s) };
+    }
+
+    // 7. stdio. First move every source above 2 so that a source that is
     //    itself 0, 1 or 2 is not overwritten by an earlier dup2.
     let mut moved = [-1; 3];
     for (i, &fd) in stdio.iter().enumerate() {
@@ -373,7 +1044,7 @@ fn child_main(plan: &Plan, stdio: [RawFd; 3], report: RawFd) -> ! {
         )
     };
 
-    // 4. Working directory.
+    // 8. Working directory (inside the new root, after pivot_root).
     if let Some(dir) = &plan.workdir {
         // SAFETY: `dir` is a NUL-terminated string prepared before fork.
         if unsafe { libc::chdir(dir.as_ptr()) } < 0 {
@@ -381,8 +1052,79 @@ fn child_main(plan: &Plan, stdio: [RawFd; 3], report: RawFd) -> ! {
         }
     }
 
-    // 5. execve each candidate, as execvp does: remember EACCES, go on past
-    //    ENOENT/ENOTDIR, stop at any other error.
+    // 9. Identity: keep capabilities across setuid when some are kept.
+    if let (Some(_), Some(ids)) = (&setup.caps, &setup.ids) {
+        if ids.uid != 0 {
+            // SAFETY: plain prctl without pointers.
+            let r = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+            check(r as i64, report, Step::Capabilities, 3);
+        }
+    }
+    if let Some(ids) = &setup.ids {
+        if !in_userns {
+            // SAFETY: `groups` is a prepared Vec<u32> (gid_t) and its length.
+            let r = unsafe { libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) };
+            check(r as i64, report, Step::Setgroups, 0);
+        }
+        // SAFETY: plain syscalls without pointers.
+        let r = unsafe { libc::setresgid(ids.gid, ids.gid, ids.gid) };
+        check(r as i64, report, Step::Setgid, 0);
+        // SAFETY: plain syscall without pointers.
+        let r = unsafe { libc::setresuid(ids.uid, ids.uid, ids.uid) };
+        check(r as i64, report, Step::Setuid, 0);
+    }
+
+    // 10. Capabilities: effective back from permitted (setuid cleared it),
+    //     drop the bounding set, set the kept sets, raise ambient.
+    if let Some(caps) = &setup.caps {
+        // setuid to non-root cleared the effective set (keepcaps kept the
+        // permitted one): take it back to drop the bounding set.
+        let permitted = cap_permitted(report);
+        capset(report, permitted, permitted, 0, 1);
+        for c in 0..=caps.last_cap {
+            if caps.keep & (1u64 << c) == 0 {
+                // SAFETY: plain prctl without pointers.
+                let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, c as libc::c_ulong, 0, 0, 0) };
+                check(r as i64, report, Step::Capabilities, 0);
+            }
+        }
+        capset(report, caps.keep, caps.keep, caps.keep, 1);
+        if caps.ambient {
+            for c in 0..=caps.last_cap {
+                if caps.keep & (1u64 << c) != 0 {
+                    // SAFETY: plain prctl without pointers.
+                    let r = unsafe {
+                        libc::prctl(
+                            libc::PR_CAP_AMBIENT,
+                            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                            c as libc::c_ulong,
+                            0,
+                            0,
+                        )
+                    };
+                    check(r as i64, report, Step::Capabilities, 2);
+                }
+            }
+        }
+    }
+
+    // 11. no_new_privs.
+    if setup.no_new_privs {
+        // SAFETY: plain prctl without pointers.
+        let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        check(r as i64, report, Step::NoNewPrivs, 0);
+    }
+
+    // 12. seccomp, last: nothing above is filtered.
+    for (i, prog) in plan.fprogs.iter().enumerate() {
+        // SAFETY: `prog` points to a BPF program owned by the plan, which
+        // outlives this call; SECCOMP_SET_MODE_FILTER is 1.
+        let r = unsafe { libc::syscall(libc::SYS_seccomp, 1, 0, prog as *const libc::sock_fprog) };
+        check(r, report, Step::Seccomp, i as u32);
+    }
+
+    // 13. execve each candidate, as execvp does: remember EACCES, go on past
+    //     ENOENT/ENOTDIR, stop at any other error.
     let mut last = libc::ENOENT;
     let mut saw_eacces = false;
     for path in &plan.candidates {
@@ -441,8 +1183,10 @@ mod tests {
                 Stdio::Fd(w.as_fd()),
                 Stdio::Inherit,
             ],
+            None,
         )
-        .unwrap();
+        .unwrap()
+        .pid;
         drop(w);
         let mut out = String::new();
         std::fs::File::from(r).read_to_string(&mut out).unwrap();
@@ -494,7 +1238,7 @@ mod tests {
     #[test]
     fn missing_program_names_exec_and_enoent() {
         let plan = Plan::new(&argv(&["no-such-program-xyz"]), &env(), None, Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3]).unwrap_err();
+        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!(err.step, Step::Exec);
         assert_eq!(err.errno, Errno::ENOENT);
         assert!(err.is_not_found());
@@ -507,7 +1251,7 @@ mod tests {
     #[test]
     fn not_executable_is_eacces() {
         let plan = Plan::new(&argv(&["/etc/passwd"]), &env(), None, Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3]).unwrap_err();
+        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!((err.step, err.errno), (Step::Exec, Errno::EACCES));
         assert!(!err.is_not_found());
     }
@@ -515,7 +1259,7 @@ mod tests {
     #[test]
     fn bad_workdir_names_chdir() {
         let plan = Plan::new(&argv(&["true"]), &env(), Some("/no/such/dir"), Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3]).unwrap_err();
+        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "chdir(/no/such/dir): No such file or directory"
@@ -543,5 +1287,210 @@ mod tests {
     fn nul_in_argument_is_refused() {
         let err = Plan::new(&argv(&["a\0b"]), &env(), None, Session::New).unwrap_err();
         assert!(err.to_string().contains("NUL"));
+    }
+
+    fn isolated(script: &str, setup: Setup) -> (i32, String) {
+        let plan = Plan::new(&argv(&["sh", "-c", script]), &env(), None, Session::New)
+            .unwrap()
+            .with_setup(setup);
+        run(&plan)
+    }
+
+    #[test]
+    fn pid_uts_net_ipc_namespaces_from_inside() {
+        let setup = Setup {
+            namespaces: libc::CLONE_NEWPID
+                | libc::CLONE_NEWUTS
+                | libc::CLONE_NEWNET
+                | libc::CLONE_NEWIPC,
+            hostname: Some(c"box".into()),
+            loopback_up: true,
+            ..Setup::default()
+        };
+        let (code, out) = isolated("echo pid=$$; hostname; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; ip -o link show lo", setup);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.starts_with("pid=1\nbox\nlo\n"), "{out}");
+        assert!(out.contains("<LOOPBACK,UP,LOWER_UP>"), "{out}");
+    }
+
+    #[test]
+    fn identity_caps_nnp_rlimits_priorities_from_inside() {
+        let setup = Setup {
+            rlimits: vec![(libc::RLIMIT_NOFILE, 123, 456)],
+            nice: Some(7),
+            ioprio: Some((2 << 13) | 4),
+            oom_score_adj: Some(c"321".into()),
+            ids: Some(Ids {
+                uid: 65534,
+                gid: 65534,
+                groups: vec![65534, 4],
+            }),
+            caps: Some(Caps {
+                keep: 1 << 10,
+                last_cap: cap_last(),
+                ambient: true,
+            }),
+            no_new_privs: true,
+            ..Setup::default()
+        };
+        let script = "id -u; id -g; id -G; ulimit -n; ulimit -Hn; nice; ionice -p $$; cat /proc/self/oom_score_adj; grep -E '^(Cap(Eff|Prm|Bnd|Amb|Inh)|NoNewPrivs)' /proc/self/status";
+        let (code, out) = isolated(script, setup);
+        assert_eq!(code, 0, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            &lines[..8],
+            [
+                "65534",
+                "65534",
+                "65534 4",
+                "123",
+                "456",
+                "7",
+                "best-effort: prio 4",
+                "321"
+            ],
+            "{out}"
+        );
+        for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert!(
+                out.contains(&format!("{key}:\t0000000000000400")),
+                "{key} in {out}"
+            );
+        }
+        assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    }
+
+    #[test]
+    fn read_only_bind_mount_in_a_mount_namespace() {
+        let dir = std::env::temp_dir().join(format!("sys-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = cstring(dir.to_str().unwrap()).unwrap();
+        let setup = Setup {
+            namespaces: libc::CLONE_NEWNS,
+            mounts: vec![
+                Mount {
+                    source: None,
+                    target: c"/".into(),
+                    fstype: None,
+                    flags: libc::MS_REC | libc::MS_PRIVATE,
+                    data: None,
+                },
+                Mount {
+                    source: Some(target.clone()),
+                    target: target.clone(),
+                    fstype: None,
+                    flags: libc::MS_BIND | libc::MS_REC,
+                    data: None,
+                },
+                Mount {
+                    source: None,
+                    target: target.clone(),
+                    fstype: None,
+                    flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                    data: None,
+                },
+            ],
+            ..Setup::default()
+        };
+        let (code, out) = isolated(&format!("touch {}/x 2>&1; echo done", dir.display()), setup);
+        assert_eq!(code, 0);
+        assert!(out.contains("Read-only file system"), "{out}");
+        // The host's view is untouched.
+        std::fs::write(dir.join("y"), "ok").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_mount_that_fails_names_its_target() {
+        let plan = Plan::new(&argv(&["true"]), &env(), None, Session::New)
+            .unwrap()
+            .with_setup(Setup {
+                namespaces: libc::CLONE_NEWNS,
+                mounts: vec![Mount {
+                    source: Some(c"tmpfs".into()),
+                    target: c"/no/such/dir".into(),
+                    fstype: Some(c"tmpfs".into()),
+                    flags: 0,
+                    data: None,
+                }],
+                ..Setup::default()
+            });
+        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mount(/no/such/dir): No such file or directory"
+        );
+    }
+
+    #[test]
+    fn user_namespace_maps_written_by_the_parent() {
+        let setup = Setup {
+            namespaces: libc::CLONE_NEWUSER,
+            uid_map: Some("0 100000 1000\n".into()),
+            gid_map: Some("0 100000 1000\n".into()),
+            ids: Some(Ids {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            }),
+            nice: Some(3),
+            ..Setup::default()
+        };
+        let (code, out) = isolated("id -u; tr -s ' ' < /proc/self/uid_map; nice", setup);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(out, "0\n 0 100000 1000\n3\n");
+    }
+
+    #[test]
+    fn seccomp_filter_returns_the_errno_and_shows_mode_2() {
+        // A minimal filter: mkdir and mkdirat get EPERM, everything else runs.
+        let ret = |k: u32| libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k,
+        };
+        let prog = vec![
+            libc::sock_filter {
+                code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 2,
+                jf: 0,
+                k: libc::SYS_mkdir as u32,
+            },
+            libc::sock_filter {
+                code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                jt: 1,
+                jf: 0,
+                k: libc::SYS_mkdirat as u32,
+            },
+            ret(libc::SECCOMP_RET_ALLOW),
+            ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        ];
+        let setup = Setup {
+            no_new_privs: true,
+            seccomp: vec![prog],
+            ..Setup::default()
+        };
+        let (code, out) = isolated(
+            "mkdir /tmp/sentinel-seccomp-probe 2>&1; grep Seccomp: /proc/self/status",
+            setup,
+        );
+        assert_eq!(code, 0);
+        assert!(out.contains("Operation not permitted"), "{out}");
+        assert!(out.contains("Seccomp:\t2"), "{out}");
+    }
+
+    fn cap_last() -> u32 {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
     }
 }
