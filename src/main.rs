@@ -6,6 +6,7 @@ mod config;
 mod control;
 mod event_loop;
 mod exec;
+mod isolate;
 mod logs;
 mod pid1;
 mod supervisor;

@@ -2,5 +2,6 @@
 //! pipeline and raw syscalls nix does not wrap safely. Every `unsafe` block
 //! carries a `// SAFETY:` comment.
 
+pub mod process;
 pub mod signals;
 pub mod spawn;

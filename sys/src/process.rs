@@ -1,0 +1,17 @@
+//! Reading this process's scheduling attributes (for probes and checks).
+
+/// This process's nice value.
+pub fn nice() -> i32 {
+    // SAFETY: plain syscall without pointers. getpriority can legitimately
+    // return -1, so errno is cleared first and checked after.
+    unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, 0)
+    }
+}
+
+/// This process's I/O priority: `(class << 13) | level` (0: none set).
+pub fn ioprio() -> i32 {
+    // SAFETY: plain syscall without pointers: IOPRIO_WHO_PROCESS (1), self.
+    unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) as i32 }
+}

@@ -1,0 +1,143 @@
+//! sentinel-probe: prints what a process got, one `key=value` per line, so
+//! tests can check isolation from the inside (youki's approach).
+//!
+//! `sentinel-probe [--try OP]... [--hold]`, where OP is one of
+//! `write:PATH` (create and remove PATH/.probe, or PATH itself if a file),
+//! `mkdir:PATH`, `read:PATH`, `socket:netlink`, `socket:inet`.
+//! Each try prints `try.OP=ok` or `try.OP=ERRNO-NAME`. `--hold` then
+//! sleeps until killed (for stats and stop tests).
+#![forbid(unsafe_code)]
+
+use std::fs;
+
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn errno_name(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => format!("{:?}", nix::errno::Errno::from_raw(n)),
+        None => e.to_string(),
+    }
+}
+
+fn attempt(op: &str) -> String {
+    let result: std::io::Result<()> = match op.split_once(':') {
+        Some(("write", path)) => {
+            let p = std::path::Path::new(path);
+            if p.is_dir() {
+                let f = p.join(".probe");
+                fs::write(&f, b"x").and_then(|_| fs::remove_file(&f))
+            } else {
+                fs::OpenOptions::new().append(true).open(p).map(drop)
+            }
+        }
+        Some(("mkdir", path)) => fs::create_dir(path).and_then(|_| fs::remove_dir(path)),
+        Some(("read", path)) => fs::read(path).map(drop),
+        Some(("socket", kind)) => {
+            use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+            let family = if kind == "netlink" {
+                AddressFamily::Netlink
+            } else {
+                AddressFamily::Inet
+            };
+            let ty = if kind == "netlink" {
+                SockType::Raw
+            } else {
+                SockType::Stream
+            };
+            socket(family, ty, SockFlag::SOCK_CLOEXEC, None)
+                .map(drop)
+                .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+        }
+        _ => return "bad-op".into(),
+    };
+    match result {
+        Ok(()) => "ok".into(),
+        Err(e) => errno_name(&e),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mut out = Vec::new();
+    out.push(format!("pid={}", std::process::id()));
+    out.push(format!("uid={}", nix::unistd::getuid()));
+    out.push(format!("gid={}", nix::unistd::getgid()));
+    let groups: Vec<String> = nix::unistd::getgroups()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    out.push(format!("groups={}", groups.join(",")));
+    out.push(format!("nice={}", sys::process::nice()));
+    out.push(format!("ioprio={}", sys::process::ioprio()));
+    let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2 = cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("");
+    out.push(format!("cgroup={v2}"));
+    for key in [
+        "NoNewPrivs",
+        "Seccomp",
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "CapAmb",
+    ] {
+        out.push(format!("{key}={}", status_field(&status, key)));
+    }
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.push(format!("hostname={host}"));
+    let dev = fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    let ifaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    out.push(format!("interfaces={}", ifaces.join(",")));
+    let oom = fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+    out.push(format!("oom_score_adj={}", oom.trim()));
+    let nofile = fs::read_to_string("/proc/self/limits")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(3)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default();
+    out.push(format!("nofile={nofile}"));
+    let mut hold = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--try" => {
+                if let Some(op) = it.next() {
+                    out.push(format!("try.{op}={}", attempt(op)));
+                }
+            }
+            "--hold" => hold = true,
+            other => out.push(format!("unknown-arg={other}")),
+        }
+    }
+    println!("{}", out.join("\n"));
+    if hold {
+        loop {
+            std::thread::park();
+        }
+    }
+}
