@@ -5,7 +5,10 @@
 //! `write:PATH` (create and remove PATH/.probe, or PATH itself if a file),
 //! `mkdir:PATH`, `read:PATH`, `socket:netlink`, `socket:inet`.
 //! Each try prints `try.OP=ok` or `try.OP=ERRNO-NAME`. `--hold` then
-//! sleeps until killed (for stats and stop tests).
+//! sleeps until killed (for stats and stop tests). Workloads for cgroup
+//! tests, after the report: `--alloc MB` touches MB MiB of memory and holds
+//! it, `--burn` spins on one CPU, `--fork-bomb` spawns copies of itself
+//! that spawn copies, forever (contained by `pids_max`).
 #![forbid(unsafe_code)]
 
 use std::fs;
@@ -122,6 +125,9 @@ fn main() {
         .unwrap_or_default();
     out.push(format!("nofile={nofile}"));
     let mut hold = false;
+    let mut alloc_mb: Option<usize> = None;
+    let mut burn = false;
+    let mut bomb = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -131,10 +137,43 @@ fn main() {
                 }
             }
             "--hold" => hold = true,
+            "--alloc" => alloc_mb = it.next().and_then(|m| m.parse().ok()),
+            "--burn" => burn = true,
+            "--fork-bomb" => bomb = true,
             other => out.push(format!("unknown-arg={other}")),
         }
     }
     println!("{}", out.join("\n"));
+    if let Some(mb) = alloc_mb {
+        // Touch every page so that it is really charged to the cgroup.
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        for i in 0..mb {
+            held.push(vec![1u8; 1 << 20]);
+            if i % 16 == 0 {
+                println!("allocated={}M", i + 1);
+            }
+        }
+        println!("allocated={mb}M");
+        std::hint::black_box(&held);
+        hold = true;
+    }
+    if burn {
+        let mut x: u64 = 1;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    if bomb {
+        let me = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+        loop {
+            // Failures (EAGAIN under pids.max) are the point: keep trying.
+            let _ = std::process::Command::new(&me)
+                .arg("--fork-bomb")
+                .stdout(std::process::Stdio::null())
+                .spawn();
+            std::thread::yield_now();
+        }
+    }
     if hold {
         loop {
             std::thread::park();
