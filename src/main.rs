@@ -8,6 +8,7 @@ mod event_loop;
 mod exec;
 mod logs;
 mod pid1;
+mod seccomp;
 mod supervisor;
 
 fn main() {
