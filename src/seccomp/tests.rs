@@ -722,3 +722,147 @@ fn an_explicit_allow_lifts_a_strict_condition() {
     cfg.deny = vec![rule("clone3", SeccompAction::Kill, vec![])];
     assert_eq!(run(&compiled(&cfg), &call("clone3", &[])), Verdict::Kill);
 }
+
+// ---------------------------------------------------------------- the kernel
+
+/// The environment variable that turns `kernel_probe` into a probe.
+const PROBE: &str = "SENTINEL_SECCOMP_PROBE";
+
+/// Not a test on its own: `the_kernel_agrees` runs this test binary again
+/// with `PROBE` set to a filter's name, and this function then loads that
+/// filter on its thread (seccompiler's loader, test-only; sentinel's own
+/// loader lives in the sys crate) and reports what a few calls got, one
+/// `key=value` line each.
+#[test]
+fn kernel_probe() {
+    let Ok(which) = std::env::var(PROBE) else {
+        return;
+    };
+    let cfg = match which.as_str() {
+        "deny" => deny_list(vec![deny("mount")]),
+        "default" => profile(SeccompProfile::Default),
+        "strict" => profile(SeccompProfile::Strict),
+        _ => panic!("unknown probe {which}"),
+    };
+    let program: Vec<seccompiler::sock_filter> = compiled(&cfg)
+        .instructions()
+        .iter()
+        .map(|i| seccompiler::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    seccompiler::apply_filter(&program).expect("load the filter");
+
+    let errno = |r: nix::Result<()>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{e:?}"),
+    };
+    let mount = nix::mount::mount(
+        Some("none"),
+        "/nonexistent-sentinel-probe",
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    );
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+    let netlink = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::empty(),
+        SockProtocol::NetlinkRoute,
+    )
+    .map(drop);
+    let inet = std::net::TcpListener::bind("127.0.0.1:0").map(drop);
+    let thread = std::thread::spawn(|| 7).join();
+    let spawn = std::process::Command::new("/bin/true").status();
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    let mode = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Seccomp:"))
+        .map_or("?", str::trim)
+        .to_string();
+    let lines = [
+        format!("mount={}", errno(mount)),
+        format!("netlink={}", errno(netlink)),
+        format!("inet={}", if inet.is_ok() { "ok" } else { "error" }),
+        format!("thread={}", if thread.is_ok() { "ok" } else { "error" }),
+        format!("spawn={}", if spawn.is_ok() { "ok" } else { "error" }),
+        format!("seccomp={mode}"),
+    ];
+    // libtest has printed "test kernel_probe ... " without a newline yet
+    println!("\n{}", lines.map(|l| format!("probe {l}")).join("\n"));
+}
+
+/// Loads compiled programs into the real kernel (in a re-executed copy of
+/// this test binary, see `kernel_probe`) and checks that the kernel
+/// accepts them and answers what the interpreter above says.
+#[test]
+fn the_kernel_agrees() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !status.contains("Seccomp:") {
+        eprintln!("skipped: this kernel has no seccomp");
+        return;
+    }
+    let probe = |which: &str| -> std::collections::HashMap<String, String> {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["seccomp::tests::kernel_probe", "--exact", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(PROBE, which)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{which}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("probe "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let expect = |which: &str, pairs: &[(&str, &str)]| {
+        let got = probe(which);
+        for (key, value) in pairs {
+            assert_eq!(
+                got.get(*key).map(String::as_str),
+                Some(*value),
+                "{which}: {key} in {got:?}"
+            );
+        }
+    };
+    expect(
+        "deny",
+        &[
+            ("seccomp", "2"),
+            ("mount", "EPERM"),
+            ("netlink", "ok"),
+            ("spawn", "ok"),
+        ],
+    );
+    expect(
+        "default",
+        &[
+            ("mount", "EPERM"),
+            ("netlink", "ok"),
+            ("inet", "ok"),
+            ("thread", "ok"),
+            ("spawn", "ok"),
+        ],
+    );
+    expect(
+        "strict",
+        &[
+            ("mount", "EPERM"),
+            ("netlink", "EPERM"),
+            ("inet", "ok"),
+            ("thread", "ok"),
+            ("spawn", "error"),
+        ],
+    );
+}
