@@ -118,6 +118,9 @@
 //! should); `mknod`, `mknodat`, `personality`. `execve` stays: the
 //! service's own `execve` comes after the filter is loaded.
 //!
+//! A syscall named in `allow` is allowed without conditions and without
+//! the ENOSYS answer: `allow = ["socket"]` on Strict allows every family.
+//!
 //! # Architectures
 //!
 //! x86_64 and aarch64 (syscall numbers from the `libc` crate). Elsewhere
@@ -250,7 +253,11 @@ pub fn compile(cfg: &Seccomp) -> Result<Program, String> {
                         .to_string(),
                 );
             }
+            // A syscall the user allows explicitly gets no profile answer.
             for answer in profiles::answers(profile) {
+                if cfg.allow.iter().any(|a| a == answer.name) {
+                    continue;
+                }
                 if let Some(nr) = lookup(answer.name) {
                     first.push((nr, answer.action, &[]));
                 }
