@@ -1,6 +1,7 @@
 //! sentinel: a Linux isolation runner and process supervisor.
 #![forbid(unsafe_code)]
 
+mod capabilities;
 mod cli;
 mod config;
 mod control;
@@ -9,6 +10,7 @@ mod exec;
 mod isolate;
 mod logs;
 mod pid1;
+mod seccomp;
 mod supervisor;
 
 fn main() {
