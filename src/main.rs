@@ -1,6 +1,7 @@
 //! sentinel: a Linux isolation runner and process supervisor.
 #![forbid(unsafe_code)]
 
+mod cgroup;
 mod cli;
 mod config;
 mod control;
