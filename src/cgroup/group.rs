@@ -276,9 +276,13 @@ pub enum KillMethod {
 /// fails (other than ESRCH) is an error, after the thaw.
 pub fn kill(dir: &Path) -> Result<KillMethod, Error> {
     match write(&dir.join("cgroup.kill"), "1") {
-        Err(e) if e.errno() == Some(libc::ENOENT) => {}
-        result => return result.map(|()| KillMethod::CgroupKill),
+        Err(e) if e.errno() == Some(libc::ENOENT) => kill_by_freezing(dir),
+        result => result.map(|()| KillMethod::CgroupKill),
     }
+}
+
+/// [`kill`] without `cgroup.kill`.
+pub(super) fn kill_by_freezing(dir: &Path) -> Result<KillMethod, Error> {
     let freeze = dir.join("cgroup.freeze");
     let method = match write(&freeze, "1") {
         Ok(()) => KillMethod::Freeze,

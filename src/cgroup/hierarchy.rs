@@ -271,7 +271,8 @@ impl Hierarchy {
             let pids = parse_pids(&read(&self.own.join("cgroup.procs"))?);
             let new: Vec<i32> = pids
                 .into_iter()
-                .filter(|p| *p != pid && !moved.contains(p))
+                // 0: a process outside sentinel's pid namespace; it stays.
+                .filter(|p| *p != pid && *p != 0 && !moved.contains(p))
                 .collect();
             if new.is_empty() {
                 break;

@@ -201,9 +201,13 @@ impl fmt::Display for Error {
             ),
             Error::Occupied { path, pids, source } => {
                 let pids: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+                let (who, are) = match pids.len() {
+                    1 => ("process", "is"),
+                    _ => ("processes", "are"),
+                };
                 write!(
                     f,
-                    "enable controllers in {}: {}: processes {} are in it besides sentinel \
+                    "enable controllers in {}: {}: {who} {} {are} in it besides sentinel \
                      (a cgroup with processes cannot enable controllers for its children); \
                      run sentinel in a cgroup of its own (systemd: Delegate=yes) \
                      or set an absolute cgroup_root",

@@ -922,3 +922,211 @@ fn errors_read_like_one_line() {
     );
     assert_eq!(Controller::parse_list("memory"), [Controller::Memory]);
 }
+
+// --- a real kernel ---------------------------------------------------------
+
+/// Poll `cond` every 10 ms for up to 3 s.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..300 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{what}: not within 3 s");
+}
+
+fn sleeper() -> std::process::Child {
+    std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap()
+}
+
+fn killed(child: &mut std::process::Child) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    child.wait().unwrap().signal() == Some(libc::SIGKILL)
+}
+
+/// The whole life of a group on a real cgroup v2 kernel. It writes to
+/// `/sys/fs/cgroup`, so it runs only where `SENTINEL_CGROUP_VM=1` says
+/// this is a throwaway VM with a pure cgroup v2 hierarchy (as root, in
+/// the root cgroup); anywhere else it says it skips.
+#[test]
+fn real_kernel() {
+    if std::env::var_os("SENTINEL_CGROUP_VM").is_none() {
+        eprintln!("real_kernel: skipped: needs SENTINEL_CGROUP_VM=1 (a VM with cgroup v2)");
+        return;
+    }
+    let h = Hierarchy::discover("sentinel-test").unwrap();
+    assert_eq!(h.base, Path::new("/sys/fs/cgroup/sentinel-test"));
+    assert_eq!(h.available_controllers().unwrap(), Controller::ALL);
+    let setup = h.setup(&Controller::ALL).unwrap();
+    assert_eq!(setup.enabled, Controller::ALL, "{:?}", setup.unavailable);
+    let me = fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(own_cgroup(&me).unwrap(), "/sentinel-test/supervisor");
+
+    // Limits at every level, read back from the kernel.
+    let batch = Limits {
+        memory_max: Some(64 << 20),
+        ..Limits::default()
+    };
+    let svc = Limits {
+        memory_max: Some(32 << 20),
+        memory_high: Some(30 << 20),
+        pids_max: Some(10),
+        cpu_max: Some(CpuMax {
+            quota_us: 50_000,
+            period_us: 100_000,
+        }),
+        cpu_weight: Some(50),
+        ..Limits::default()
+    };
+    let leaf = h
+        .create(&setup.enabled, &[("batch", &batch)], "svc", &svc, "0")
+        .unwrap();
+    let svc_dir = h.base.join("batch/svc");
+    let got = |p: &Path| fs::read_to_string(p).unwrap();
+    assert_eq!(got(&h.base.join("batch/memory.max")), "67108864\n");
+    assert_eq!(got(&svc_dir.join("memory.max")), "33554432\n");
+    assert_eq!(got(&svc_dir.join("memory.high")), "31457280\n");
+    assert_eq!(got(&svc_dir.join("pids.max")), "10\n");
+    assert_eq!(got(&svc_dir.join("cpu.max")), "50000 100000\n");
+    assert_eq!(got(&svc_dir.join("cpu.weight")), "50\n");
+    assert_eq!(
+        got(&svc_dir.join("cgroup.subtree_control")),
+        "cpu io memory pids\n"
+    );
+    // The kernel's own errors carry the path and the value.
+    let err = write_limits(
+        &svc_dir,
+        &Limits {
+            cpu_max: Some(CpuMax {
+                quota_us: 10,
+                period_us: 100_000,
+            }),
+            ..Limits::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "write \"10 100000\" to {}: Invalid argument",
+            svc_dir.join("cpu.max").display()
+        )
+    );
+
+    // A process in the leaf: stats, then cgroup.kill.
+    let mut child = sleeper();
+    write(&leaf.path().join("cgroup.procs"), &child.id().to_string()).unwrap();
+    let cg = fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
+    assert_eq!(cg, "0::/sentinel-test/batch/svc/0\n");
+    assert!(!leaf.is_empty().unwrap());
+    let s = leaf.stats();
+    assert_eq!(s.pids_current, Some(1));
+    assert!(
+        s.memory_current.is_some() && s.memory_peak.is_some(),
+        "{s:?}"
+    );
+    assert!(
+        s.cpu_usage_usec.is_some() && s.nr_throttled.is_some(),
+        "{s:?}"
+    );
+    assert_eq!((s.oom_kills, s.oom_events), (Some(0), Some(0)));
+    assert!(s.io_rbytes.is_some(), "{s:?}");
+    let err = leaf.remove().unwrap_err();
+    assert!(err.is_busy(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("rmdir {}: Device or resource busy", leaf.path().display())
+    );
+    assert_eq!(leaf.kill().unwrap(), KillMethod::CgroupKill);
+    assert!(killed(&mut child));
+    eventually("leaf 0 empty", || leaf.is_empty().unwrap());
+
+    // The freeze fallback, on a kernel that has it.
+    let leaf1 = h
+        .create(&setup.enabled, &[("batch", &batch)], "svc", &svc, "1")
+        .unwrap();
+    let (mut a, mut b) = (sleeper(), sleeper());
+    for c in [&a, &b] {
+        write(&leaf1.path().join("cgroup.procs"), &c.id().to_string()).unwrap();
+    }
+    assert_eq!(kill_by_freezing(leaf1.path()).unwrap(), KillMethod::Freeze);
+    assert!(killed(&mut a) && killed(&mut b));
+    assert_eq!(got(&leaf1.path().join("cgroup.freeze")), "0\n");
+    eventually("leaf 1 empty", || leaf1.is_empty().unwrap());
+
+    // Removal takes the service and slice with the last leaf.
+    leaf.remove().unwrap();
+    assert!(svc_dir.is_dir());
+    leaf1.remove().unwrap();
+    assert!(!h.base.join("batch").exists());
+    fs::create_dir_all(h.base.join("old/web/0")).unwrap();
+    assert!(h.cleanup_stale().unwrap().is_empty());
+    assert!(!h.base.join("old").exists());
+
+    // The "no internal processes" rule: another process in the own cgroup.
+    let occ = h.base.join("occ");
+    fs::create_dir(&occ).unwrap();
+    let mut other = sleeper();
+    write(&occ.join("cgroup.procs"), &other.id().to_string()).unwrap();
+    let h2 = Hierarchy::new(&h.mount, "/sentinel-test/occ", "inner").unwrap();
+    let setup2 = h2.setup(&[Controller::Memory]).unwrap();
+    assert_eq!(setup2.supervisor, Some(occ.join("inner/supervisor")));
+    let (c, err) = &setup2.unavailable[0];
+    assert_eq!(*c, Controller::Memory);
+    match err {
+        Error::Occupied { path, pids, .. } => {
+            assert_eq!((path, pids.as_slice()), (&occ, &[other.id() as i32][..]));
+        }
+        e => panic!("{e}"),
+    }
+    other.kill().unwrap();
+    other.wait().unwrap();
+    eprintln!("real_kernel: {err}");
+}
+
+/// sentinel as PID 1 of a container (pid and cgroup namespaces, cgroup2
+/// mounted inside): everyone in the container's cgroup moves into the
+/// supervisor leaf. Runs where `SENTINEL_CGROUP_VM_PID1=1` (the VM).
+#[test]
+fn real_kernel_pid1() {
+    if std::env::var_os("SENTINEL_CGROUP_VM_PID1").is_none() {
+        eprintln!("real_kernel_pid1: skipped: needs SENTINEL_CGROUP_VM_PID1=1 (PID 1 in a VM)");
+        return;
+    }
+    assert_eq!(std::process::id(), 1);
+    let mut exec_shell = sleeper();
+    let h = Hierarchy::discover("sentinel").unwrap();
+    assert_eq!(h.own, Path::new("/sys/fs/cgroup"));
+    assert!(
+        h.own.join("cgroup.type").exists(),
+        "a namespace root, not the real one"
+    );
+    let setup = h.setup(&[Controller::Memory, Controller::Pids]).unwrap();
+    assert_eq!(setup.moved, [exec_shell.id() as i32]);
+    assert_eq!(
+        setup.enabled,
+        [Controller::Memory, Controller::Pids],
+        "{:?}",
+        setup.unavailable
+    );
+    for pid in ["self".to_string(), exec_shell.id().to_string()] {
+        let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert_eq!(cg, "0::/sentinel/supervisor\n", "{pid}");
+    }
+    let limits = Limits {
+        pids_max: Some(5),
+        ..Limits::default()
+    };
+    let leaf = h.create(&setup.enabled, &[], "web", &limits, "0").unwrap();
+    assert_eq!(
+        fs::read_to_string(h.base.join("web/pids.max")).unwrap(),
+        "5\n"
+    );
+    leaf.remove().unwrap();
+    exec_shell.kill().unwrap();
+    exec_shell.wait().unwrap();
+}
