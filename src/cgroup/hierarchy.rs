@@ -146,16 +146,28 @@ impl Hierarchy {
         })
     }
 
-    /// From `/proc/self/mountinfo` and `/proc/self/cgroup`. When the
-    /// mount shows a subtree (a container's bind mount of its own cgroup),
-    /// that subtree's path is taken off sentinel's.
+    /// From `/proc/self/mountinfo` and `/proc/self/cgroup`: see
+    /// [`from_proc`](Self::from_proc).
     pub fn discover(cgroup_root: &str) -> Result<Hierarchy, Error> {
         let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
-        let mounts = cgroup2_mounts(&mountinfo);
-        let mount = find_mount(&mountinfo)
+        let cgroup = read(Path::new("/proc/self/cgroup"))?;
+        Hierarchy::from_proc(&mountinfo, &cgroup, cgroup_root)
+    }
+
+    /// From the texts of `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    /// When the mount shows a subtree (a container's bind mount of its own
+    /// cgroup, without a cgroup namespace), that subtree's path is taken
+    /// off sentinel's.
+    pub fn from_proc(
+        mountinfo: &str,
+        proc_self_cgroup: &str,
+        cgroup_root: &str,
+    ) -> Result<Hierarchy, Error> {
+        let mount = find_mount(mountinfo)
             .ok_or_else(|| Error::Invalid("no cgroup2 file system is mounted".into()))?;
-        let own = own_cgroup(&read(Path::new("/proc/self/cgroup"))?)
+        let own = own_cgroup(proc_self_cgroup)
             .ok_or_else(|| Error::Invalid("no 0:: line in /proc/self/cgroup".into()))?;
+        let mounts = cgroup2_mounts(mountinfo);
         let root = mounts
             .iter()
             .find(|(point, _)| *point == mount)

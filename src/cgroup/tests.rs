@@ -160,6 +160,30 @@ fn base_relative_absolute_and_refused() {
     }
 }
 
+#[test]
+fn hierarchy_from_proc_texts() {
+    let h =
+        Hierarchy::from_proc(MOUNTINFO_PURE, "0::/system.slice/s.service\n", "sentinel").unwrap();
+    assert_eq!(
+        h.base,
+        Path::new("/sys/fs/cgroup/system.slice/s.service/sentinel")
+    );
+    // The hybrid layout of this build machine.
+    let h =
+        Hierarchy::from_proc(MOUNTINFO_HYBRID, "1:name=systemd:/\n0::/user.slice\n", "/s").unwrap();
+    assert_eq!(h.own, Path::new("/sys/fs/cgroup/unified/user.slice"));
+    assert_eq!(h.base, Path::new("/sys/fs/cgroup/unified/s"));
+    // A container's own cgroup bind-mounted at /sys/fs/cgroup (no cgroupns).
+    let bind = "40 30 0:24 /docker/abc /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n";
+    let h = Hierarchy::from_proc(bind, "0::/docker/abc\n", "sentinel").unwrap();
+    assert_eq!(h.own, Path::new("/sys/fs/cgroup"));
+    assert_eq!(h.base, Path::new("/sys/fs/cgroup/sentinel"));
+    let err = Hierarchy::from_proc("", "0::/\n", "sentinel").unwrap_err();
+    assert_eq!(err.to_string(), "no cgroup2 file system is mounted");
+    let err = Hierarchy::from_proc(MOUNTINFO_PURE, "0::/../x\n", "sentinel").unwrap_err();
+    assert_eq!(err.to_string(), "cgroup path \"/../x\" leaves its root");
+}
+
 // --- setup -----------------------------------------------------------------
 
 const ALL_CONTROLLERS: &str = "cpuset cpu io memory hugetlb pids rdma misc\n";
