@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod capabilities;
+mod cgroup;
 mod cli;
 mod config;
 mod control;
