@@ -27,7 +27,6 @@ mod values;
 #[cfg(feature = "yaml")]
 mod yaml_src;
 
-#[allow(unused_imports)] // until issue 3 wires them in
 pub use isolation::*;
 pub use model::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
