@@ -9,6 +9,7 @@ mod exec;
 mod logs;
 mod pid1;
 mod supervisor;
+mod users;
 
 fn main() {
     std::process::exit(cli::main());
