@@ -1163,3 +1163,24 @@ services:
         yaml_err("slices:\n  x: {parent: y}\n  y: {parent: x}\nservices:\n  a: {command: [x]}\n");
     assert_eq!(where_(&p), [("slices.x.parent", Some(2))], "{p:#?}");
 }
+
+#[test]
+fn the_isolation_examples_load_and_agree() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let toml = load(&dir.join("isolation.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = toml.slices.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["batch", "nightly"]);
+    let web = &service(&toml, "web").isolation;
+    assert_eq!(web.namespaces.names(), ["mount", "ipc", "uts"]);
+    assert_eq!(web.capabilities, Some(vec![Capability(10)]));
+    let report = &service(&toml, "report").isolation;
+    assert_eq!(report.slice.as_deref(), Some("nightly"));
+    let seccomp = report.seccomp.as_ref().unwrap();
+    assert_eq!(seccomp.profile, Some(SeccompProfile::Strict));
+    assert_eq!(seccomp.deny.len(), 2);
+    #[cfg(feature = "yaml")]
+    {
+        let yaml = load(&dir.join("isolation.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(toml, yaml);
+    }
+}
