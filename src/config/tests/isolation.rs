@@ -1184,3 +1184,17 @@ fn the_isolation_examples_load_and_agree() {
         assert_eq!(toml, yaml);
     }
 }
+
+#[cfg(feature = "yaml")]
+#[test]
+fn yaml_colon_values_stay_strings() {
+    let c = from_str(
+        "services:\n  a:\n    command: [x]\n    user: 1000:1000\n    ionice: be:4\n    rlimits: {nofile: 1024:4096}\n",
+        true,
+        Path::new("/"),
+    )
+    .unwrap_or_else(|p| panic!("{p:#?}"));
+    let iso = &service(&c, "a").isolation;
+    assert_eq!(iso.user.as_ref().unwrap().to_string(), "1000:1000");
+    assert_eq!((iso.rlimits[0].soft, iso.rlimits[0].hard), (1024, 4096));
+}
