@@ -13,6 +13,7 @@ mod logs;
 mod pid1;
 mod seccomp;
 mod supervisor;
+mod users;
 
 fn main() {
     std::process::exit(cli::main());

@@ -6,10 +6,13 @@ use super::node::{path_string, suggest, Kind, Node, Pos, Seg};
 use super::raw::{RawBackoff, RawFile, RawLog, RawRestart, RawService, RawSupervisor, Sig};
 use super::values::signal_name;
 use super::{
-    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, Signal, SupervisorConfig,
+    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, Signal, SliceConfig,
+    SupervisorConfig,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod isolation;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -31,6 +34,65 @@ pub struct Ctx<'a> {
 fn key(path: &[&str]) -> String {
     let segs: Vec<Seg> = path.iter().map(|k| Seg::Key(k.to_string())).collect();
     path_string(&segs)
+}
+
+/// A key path that may go into arrays:
+/// `services.web.isolation.seccomp.deny[1].syscall`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPath(Vec<Seg>);
+
+impl KeyPath {
+    pub fn new(keys: &[&str]) -> KeyPath {
+        KeyPath(keys.iter().map(|k| Seg::Key(k.to_string())).collect())
+    }
+
+    /// This path, then `key`.
+    pub fn k(&self, key: &str) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(key.to_string()));
+        p
+    }
+
+    /// This path, then item `index`.
+    pub fn i(&self, index: usize) -> KeyPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(index));
+        p
+    }
+
+    /// The keys up to the first index (what `Ctx::pruned` compares).
+    fn keys(&self) -> Vec<&str> {
+        self.0
+            .iter()
+            .map_while(|s| match s {
+                Seg::Key(k) => Some(k.as_str()),
+                Seg::Index(_) => None,
+            })
+            .collect()
+    }
+}
+
+/// The key and value positions of the node at `path`, or of its nearest
+/// ancestor found.
+fn locate(tree: &Node, path: &[Seg]) -> (Option<Pos>, Option<Pos>) {
+    let mut node = tree;
+    let mut found = (None, tree.pos);
+    for seg in path {
+        let next = match (seg, &node.kind) {
+            (Seg::Key(k), Kind::Map(entries)) => entries
+                .iter()
+                .find(|e| e.key == *k)
+                .map(|e| (e.key_pos, &e.value)),
+            (Seg::Index(i), Kind::List(items)) => items.get(*i).map(|n| (n.pos, n)),
+            _ => None,
+        };
+        let Some((key_pos, value)) = next else {
+            break;
+        };
+        found = (key_pos, value.pos);
+        node = value;
+    }
+    found
 }
 
 impl Ctx<'_> {
@@ -93,6 +155,25 @@ impl Ctx<'_> {
         })
     }
 
+    /// A problem with the value at `path` (or its nearest ancestor).
+    fn at(&mut self, path: &KeyPath, message: String) {
+        let (_, pos) = locate(self.tree, &path.0);
+        self.push(path_string(&path.0), pos, message);
+    }
+
+    /// A problem with the key at the end of `path` (a setting that needs
+    /// another one, a name).
+    fn at_key_of(&mut self, path: &KeyPath, message: String) {
+        let (key_pos, pos) = locate(self.tree, &path.0);
+        self.push(path_string(&path.0), key_pos.or(pos), message);
+    }
+
+    /// Whether the value at `path` (or something under it) failed to
+    /// deserialize.
+    fn pruned_at(&self, path: &KeyPath) -> bool {
+        self.pruned(&path.keys())
+    }
+
     fn resolve(&self, p: &str) -> PathBuf {
         self.base.join(p)
     }
@@ -114,16 +195,18 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
             format!("no services defined; add at least one, e.g. {example}"),
         );
     }
+    let slices = isolation::slices(raw.slices, ctx);
     for (name, raw) in raw_services {
         if let Err(why) = check_name(&name) {
             ctx.at_key(&["services", &name], format!("invalid service name: {why}"));
         }
-        let svc = service(&name, raw, &supervisor, ctx);
+        let svc = service(&name, raw, &supervisor, &slices, ctx);
         services.push((name, svc));
     }
+    isolation::cgroup_names(&slices, &services, ctx);
     Config {
         supervisor,
-        slices: Vec::new(),
+        slices,
         services,
     }
 }
@@ -192,7 +275,7 @@ fn supervisor(raw: RawSupervisor, ctx: &mut Ctx<'_>) -> SupervisorConfig {
     };
     let log = log_config(raw.log, LogConfig::default(), &[s, "log"], ctx);
     SupervisorConfig {
-        cgroup_root: "sentinel".to_string(),
+        cgroup_root: isolation::cgroup_root(raw.cgroup_root, ctx),
         log_dir,
         socket,
         socket_allow_uids: raw.socket_allow_uids.unwrap_or_default(),
@@ -251,6 +334,7 @@ fn service(
     name: &str,
     raw: RawService,
     sup: &SupervisorConfig,
+    slices: &[(String, SliceConfig)],
     ctx: &mut Ctx<'_>,
 ) -> ServiceConfig {
     let p = |k: &'static str| ["services", name, k];
@@ -299,6 +383,7 @@ fn service(
     });
 
     let env = environment(name, &raw, ctx);
+    let isolation = isolation::service(name, &raw, slices, ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -324,7 +409,7 @@ fn service(
         .map(|list| forwardable(&list, &p("forward_signals"), ctx));
 
     ServiceConfig {
-        isolation: Default::default(),
+        isolation,
         command,
         workdir,
         env,

@@ -14,7 +14,12 @@
 //! - `build`: defaults, relative paths, env files (`envfile`) and the checks
 //!   that span keys, each problem located through the tree;
 //! - `values`: durations, sizes, signals and the command split, also for
-//!   the CLI.
+//!   the CLI;
+//! - `isolation`: the isolation model (cgroup limits, slices, priorities,
+//!   rlimits, identity, namespaces, mounts, capabilities, seccomp) and the
+//!   parsers of its values (`CpuMax::parse`, `Capability::from_name` ...),
+//!   also for the CLI; `raw/isolation.rs` and `build/isolation.rs` are its
+//!   halves of those two steps.
 
 mod build;
 mod envfile;
@@ -27,7 +32,6 @@ mod values;
 #[cfg(feature = "yaml")]
 mod yaml_src;
 
-#[allow(unused_imports)] // until issue 3 wires them in
 pub use isolation::*;
 pub use model::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).

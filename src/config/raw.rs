@@ -11,6 +11,7 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct RawFile {
     pub supervisor: Option<RawSupervisor>,
+    pub slices: Option<Ordered<RawSlice>>,
     pub services: Option<Ordered<RawService>>,
 }
 
@@ -24,6 +25,7 @@ pub struct RawSupervisor {
     pub echo_logs: Option<bool>,
     pub forward_signals: Option<Vec<Sig>>,
     pub log: Option<RawLog>,
+    pub cgroup_root: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -49,6 +51,18 @@ pub struct RawService {
     pub autostart: Option<bool>,
     pub log: Option<RawLog>,
     pub forward_signals: Option<Vec<Sig>>,
+    // Isolation (issue 3): the cgroup, priorities, rlimits, identity ...
+    pub slice: Option<String>,
+    pub limits: Option<RawLimits>,
+    pub limits_optional: Option<bool>,
+    pub nice: Option<Ranged<-20, 19>>,
+    pub ionice: Option<Ionice>,
+    pub oom_score_adjust: Option<Ranged<-1000, 1000>>,
+    pub rlimits: Option<RawRlimits>,
+    pub user: Option<User>,
+    pub supplementary_groups: Option<Vec<Id>>,
+    // ... and namespaces, mounts, capabilities, seccomp.
+    pub isolation: Option<RawIsolation>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -292,3 +306,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
         d.deserialize_map(V(std::marker::PhantomData))
     }
 }
+
+mod isolation;
+pub use isolation::*;
