@@ -1,51 +1,22 @@
 //! Capabilities: what the child must do to end up with exactly the
-//! configured set, computed in the parent. The child only makes the
-//! syscalls the plan lists, in this order (the sys crate does them):
+//! configured set, computed in the parent. The sys crate's child makes
+//! these syscalls (`sys/src/spawn.rs`, steps 9 and 10):
 //!
 //! ```text
-//! before setgroups/setgid/setuid (DESIGN step 7), still uid 0:
-//!  1. prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)      for each cap in plan.drop_bounding
-//!  2. prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)         if plan.keeps_across_setuid()
-//! DESIGN step 7:
-//!  3. setgroups(..), setresgid(g, g, g), setresuid(u, u, u)
-//! DESIGN step 8:
-//!  4. capset(&{ _LINUX_CAPABILITY_VERSION_3, pid: 0 },
-//!            &[{ effective, permitted, inheritable } = low 32 bits of plan.keep,
-//!              { effective, permitted, inheritable } = high 32 bits of plan.keep])
-//!                                                 unless plan.is_noop()
-//!  5. prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)  for each cap in plan.ambient
-//! then PR_SET_NO_NEW_PRIVS (step 9), the seccomp program (step 10), execve.
+//!  1. prctl(PR_SET_KEEPCAPS, 1)            when switching to a non-root uid with a plan
+//!  2. setgroups, setresgid, setresuid      (keepcaps kept the permitted set)
+//!  3. capset(eff = prm = the permitted set, read back with capget)
+//!                                          (setuid emptied the effective set, and
+//!                                          dropping from the bounding set needs
+//!                                          CAP_SETPCAP in it)
+//!  4. prctl(PR_CAPBSET_DROP, cap)          for each cap not kept
+//!  5. capset(eff = prm = inh = plan.keep)
+//!  6. prctl(PR_CAP_AMBIENT_RAISE, cap)     for each kept cap, when the target is not
+//!                                          root, so they survive execve
+//! then PR_SET_NO_NEW_PRIVS, the seccomp program, execve.
 //! ```
 //!
-//! Why this order:
-//! - Dropping from the bounding set needs CAP_SETPCAP in the *effective*
-//!   set, and `setuid` to a non-zero uid empties the effective set, so the
-//!   drops come before step 7 (DESIGN lists them after; they cannot work
-//!   there). The bounding set does not touch the current effective set,
-//!   so dropping CAP_SETUID from it does not stop the `setuid` in step 3.
-//! - Without PR_SET_KEEPCAPS, `setuid` to a non-zero uid also empties the
-//!   permitted set, and nothing could be raised afterwards. KEEPCAPS keeps
-//!   the permitted set (the effective set is still emptied); execve clears
-//!   the flag again.
-//! - `capset` may shrink permitted and set inheritable to a subset of the
-//!   (already dropped) bounding set; an ambient raise needs the capability
-//!   in both permitted and inheritable, so it comes after `capset`.
-//! - Across `execve`, a non-root process's new permitted and effective
-//!   sets are its ambient set (for a program without file capabilities);
-//!   a root process's are its bounding set. Hence ambient only for
-//!   non-root targets. NO_NEW_PRIVS does not clear the ambient set.
-//!
-//! If sentinel itself lacks CAP_SETPCAP (it runs rootless), step 1 fails
-//! with EPERM; the caller should not ask for drops then (check bit
-//! CAP_SETPCAP = 8 of the effective set with `parse_status_caps` on
-//! `/proc/self/status`): with NO_NEW_PRIVS an unprivileged service gains
-//! nothing from its bounding set anyway.
-//!
-//! Capability names live in `config` (`Capability`); this module only
-//! deals in numbers.
-
-// Temporary, until the spawn pipeline (issue 3) follows these plans.
-#![allow(dead_code)]
+//! This module only decides the numbers.
 
 use crate::config::Capability;
 
@@ -68,11 +39,6 @@ impl CapPlan {
     /// Nothing to do: root keeping everything.
     pub fn is_noop(&self) -> bool {
         self.keep == all(self.last_cap) && self.drop_bounding.is_empty() && self.ambient.is_empty()
-    }
-
-    /// The child must set PR_SET_KEEPCAPS before `setuid`.
-    pub fn keeps_across_setuid(&self) -> bool {
-        !self.ambient.is_empty()
     }
 }
 
@@ -113,6 +79,7 @@ pub fn plan(keep: Option<&[Capability]>, target_uid_is_root: bool, last_cap: u8)
     }
 }
 
+#[cfg(test)]
 /// The capabilities of `keep` this kernel does not know, ascending.
 pub fn unsupported(keep: &[Capability], last_cap: u8) -> Vec<u8> {
     let mut out: Vec<u8> = keep.iter().map(|c| c.0).filter(|&c| c > last_cap).collect();
@@ -133,6 +100,7 @@ pub fn last_cap() -> u8 {
 /// The `CapInh`, `CapPrm`, `CapEff`, `CapBnd` and `CapAmb` masks of a
 /// `/proc/PID/status` text, in that order; a missing or unreadable line
 /// counts as 0. For probes and tests.
+#[cfg(test)]
 pub fn parse_status_caps(status: &str) -> (u64, u64, u64, u64, u64) {
     let mut masks = [0u64; 5];
     for line in status.lines() {
@@ -179,7 +147,7 @@ mod tests {
         let p = plan(None, true, 40);
         assert_eq!(p.keep, (1 << 41) - 1);
         assert!(p.drop_bounding.is_empty() && p.ambient.is_empty());
-        assert!(p.is_noop() && !p.keeps_across_setuid());
+        assert!(p.is_noop() && p.ambient.is_empty());
     }
 
     #[test]
@@ -188,7 +156,7 @@ mod tests {
         assert_eq!(p.keep, 0);
         assert_eq!(p.drop_bounding, (0..=40).collect::<Vec<u8>>());
         assert!(p.ambient.is_empty());
-        assert!(!p.is_noop() && !p.keeps_across_setuid());
+        assert!(!p.is_noop() && p.ambient.is_empty());
         assert_eq!(plan(Some(&[]), false, 40), p, "an empty list is the same");
     }
 
@@ -200,7 +168,7 @@ mod tests {
         assert_eq!(p.drop_bounding.len(), 41 - 2);
         assert!(!p.drop_bounding.contains(&10) && !p.drop_bounding.contains(&13));
         assert!(p.drop_bounding.contains(&SETPCAP));
-        assert!(p.keeps_across_setuid());
+        assert!(!p.ambient.is_empty());
     }
 
     #[test]
@@ -209,7 +177,7 @@ mod tests {
         assert_eq!(p.keep, 1 << 10);
         assert!(p.ambient.is_empty());
         assert_eq!(p.drop_bounding.len(), 40);
-        assert!(!p.is_noop() && !p.keeps_across_setuid());
+        assert!(!p.is_noop() && p.ambient.is_empty());
     }
 
     #[test]

@@ -16,6 +16,8 @@ struct Args {
     cmd: Cmd,
 }
 
+// `exec`'s many flags make its variant large; the enum is parsed once.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 enum Cmd {
@@ -49,10 +51,97 @@ struct RunArgs {
 /// Run one command as tini does: forward signals, reap orphans, pass on its exit code.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "exec")]
-struct ExecArgs {
+pub struct ExecArgs {
+    /// memory limit (cgroup memory.max), e.g. 64M
+    #[argh(option)]
+    pub memory_max: Option<String>,
+    /// memory throttling point (memory.high)
+    #[argh(option)]
+    pub memory_high: Option<String>,
+    /// CPU limit: CPUs ("1.5") or quota/period ("50ms/100ms")
+    #[argh(option)]
+    pub cpu_max: Option<String>,
+    /// CPU weight, 1..10000
+    #[argh(option)]
+    pub cpu_weight: Option<u32>,
+    /// most processes and threads (pids.max)
+    #[argh(option)]
+    pub pids_max: Option<u64>,
+    /// weight for I/O, 1..10000
+    #[argh(option)]
+    pub io_weight: Option<u32>,
+    /// run without the limits this host cannot apply (a warning instead of an error)
+    #[argh(switch)]
+    pub limits_optional: bool,
+    /// nice value, -20..19
+    #[argh(option)]
+    pub nice: Option<i32>,
+    /// priority for I/O: idle, best-effort:N, realtime:N
+    #[argh(option)]
+    pub ionice: Option<String>,
+    /// OOM score adjustment, -1000..1000
+    #[argh(option)]
+    pub oom_score_adjust: Option<i32>,
+    /// resource limit NAME=SOFT[:HARD], e.g. nofile=1024 (repeatable)
+    #[argh(option)]
+    pub rlimit: Vec<String>,
+    /// run as USER[:GROUP] (names or ids, from /etc/passwd and /etc/group)
+    #[argh(option, short = 'u')]
+    pub user: Option<String>,
+    /// a supplementary group (repeatable)
+    #[argh(option)]
+    pub group_add: Vec<String>,
+    /// new namespaces: pid,net,mount,ipc,uts,user,cgroup
+    #[argh(option)]
+    pub unshare: Option<String>,
+    /// hostname (with the uts namespace)
+    #[argh(option)]
+    pub hostname: Option<String>,
+    /// user namespace uid map "INSIDE OUTSIDE COUNT" (repeatable)
+    #[argh(option)]
+    pub uid_map: Vec<String>,
+    /// user namespace gid map "INSIDE OUTSIDE COUNT" (repeatable)
+    #[argh(option)]
+    pub gid_map: Vec<String>,
+    /// make a path read-only (with the mount namespace; repeatable)
+    #[argh(option)]
+    pub ro: Vec<String>,
+    /// make a path inaccessible (repeatable)
+    #[argh(option)]
+    pub hide: Vec<String>,
+    /// mount a fresh tmpfs on a path (repeatable)
+    #[argh(option)]
+    pub tmpfs: Vec<String>,
+    /// pivot_root into this folder
+    #[argh(option)]
+    pub root: Option<PathBuf>,
+    /// keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable); none at all: --cap-keep none
+    #[argh(option)]
+    pub cap_keep: Vec<String>,
+    /// allow gaining privileges (setuid binaries); no_new_privs is on by default
+    #[argh(switch)]
+    pub allow_new_privs: bool,
+    /// seccomp profile: default or strict
+    #[argh(option)]
+    pub seccomp: Option<String>,
+    /// deny a syscall with EPERM (repeatable; without --seccomp, a deny-list)
+    #[argh(option)]
+    pub seccomp_deny: Vec<String>,
+    /// allow a syscall on top of the profile (repeatable)
+    #[argh(option)]
+    pub seccomp_allow: Vec<String>,
+    /// working directory
+    #[argh(option, short = 'w')]
+    pub workdir: Option<PathBuf>,
+    /// set an environment variable KEY=VALUE (repeatable)
+    #[argh(option, short = 'e')]
+    pub env: Vec<String>,
+    /// the cgroup for limits (relative to sentinel's own; default sentinel)
+    #[argh(option, default = "String::from(\"sentinel\")")]
+    pub cgroup_root: String,
     /// the command and its arguments (after `--`)
     #[argh(positional, greedy)]
-    command: Vec<String>,
+    pub command: Vec<String>,
 }
 
 /// Validate a config file and report every problem.
@@ -164,7 +253,7 @@ pub fn main() -> i32 {
     }
     match args.cmd {
         Cmd::Run(a) => run(a),
-        Cmd::Exec(a) => crate::exec::run(&a.command),
+        Cmd::Exec(a) => crate::exec::run(&a),
         Cmd::Check(a) => match config::load(&a.config) {
             Ok(cfg) => {
                 println!(
@@ -425,6 +514,8 @@ mod tests {
             last_error: None,
             groups: vec![],
             log_dropped_bytes: 0,
+            cgroup: None,
+            stats: None,
         };
         let t = status_table(&[s]);
         assert_eq!(

@@ -62,6 +62,12 @@ pub struct ServiceStatus {
     /// Output bytes that could not be written to the log file (disk full).
     #[serde(default)]
     pub log_dropped_bytes: u64,
+    /// The service's cgroup, when cgroups are in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// Its cgroup's counters, read when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::cgroup::Stats>,
 }
 
 /// sentinel itself, as `status` shows it.

@@ -61,6 +61,8 @@ enum TimerKey {
 /// A service's fds and output state.
 struct ServiceIo {
     plan: sys::spawn::Plan,
+    /// The service's cgroup leaf, when cgroups are in use.
+    leaf: Option<crate::cgroup::Leaf>,
     groups: Vec<String>,
     forward: Vec<Signal>,
     /// Read ends (registered in the loop) and write ends (given to children).
@@ -181,6 +183,11 @@ impl Runtime {
             // The kernel starts init with no PATH; services still need one.
             base_env.push(("PATH".into(), sys::spawn::DEFAULT_PATH.into()));
         }
+        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
+        let (cgroups, notes) = crate::prepare::cgroups(&config.supervisor.cgroup_root);
+        for n in notes {
+            log(&n);
+        }
         let width = config
             .services
             .iter()
@@ -202,17 +209,21 @@ impl Runtime {
                 env.retain(|(ek, _)| ek != k);
                 env.push((k.clone(), v.clone()));
             }
-            let workdir = svc
-                .workdir
-                .as_ref()
-                .map(|w| w.to_string_lossy().into_owned());
-            let plan = sys::spawn::Plan::new(
+            let prepared = crate::prepare::prepare(
+                name,
                 &svc.command,
-                &env,
-                workdir.as_deref(),
+                env,
+                svc.workdir.as_deref(),
+                &svc.isolation,
+                &config.slices,
+                cgroups.as_ref(),
+                &runtime_dir,
                 sys::spawn::Session::New,
-            )
-            .map_err(|e| format!("service {name}: {e}"))?;
+            )?;
+            for w in &prepared.warnings {
+                log(&format!("warning: {w}"));
+            }
+            let plan = prepared.plan;
             let (out_w, mut out_r) =
                 pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
             let (err_w, mut err_r) =
@@ -241,6 +252,7 @@ impl Runtime {
             };
             io.push(ServiceIo {
                 plan,
+                leaf: prepared.leaf,
                 groups: svc.groups.clone(),
                 forward: svc
                     .forward_signals
@@ -340,6 +352,19 @@ impl Runtime {
             }
         }
         self.flush_outputs();
+        for (i, io) in self.io.iter().enumerate() {
+            if let Some(leaf) = &io.leaf {
+                let _ = leaf.kill();
+                if let Err(e) = leaf.remove() {
+                    if !e.is_busy() {
+                        log(&format!(
+                            "{}: remove cgroup: {e}",
+                            self.sup.services[i].name
+                        ));
+                    }
+                }
+            }
+        }
         let _ = std::fs::remove_file(&self.socket_path);
         log("all services stopped; exiting");
         0
@@ -357,8 +382,17 @@ impl Runtime {
                     let ev = self.spawn(i);
                     queue.extend(self.sup.handle(i, ev, Instant::now()));
                 }
-                Action::Signal { pid, signal } => signal_group(pid, signal.0),
-                Action::KillGroup { pgid } => signal_group(pgid, libc::SIGKILL),
+                Action::Signal { pid, signal } => {
+                    signal_group(pid, signal.0);
+                    if signal.0 == libc::SIGKILL {
+                        self.kill_cgroup(i);
+                    }
+                }
+                Action::KillGroup { pgid } => {
+                    signal_group(pgid, libc::SIGKILL);
+                    // Whatever the service forked, wherever it went.
+                    self.kill_cgroup(i);
+                }
                 Action::Log(msg) => log(&msg),
             }
         }
@@ -374,6 +408,15 @@ impl Runtime {
         }
     }
 
+    /// SIGKILL everything in a service's cgroup (`cgroup.kill`).
+    fn kill_cgroup(&self, i: usize) {
+        if let Some(leaf) = &self.io[i].leaf {
+            if let Err(e) = leaf.kill() {
+                log(&format!("{}: kill cgroup: {e}", self.sup.services[i].name));
+            }
+        }
+    }
+
     fn spawn(&mut self, i: usize) -> Event {
         let io = &self.io[i];
         let stdio = [
@@ -381,7 +424,11 @@ impl Runtime {
             sys::spawn::Stdio::Fd(io.writers[0].as_fd()),
             sys::spawn::Stdio::Fd(io.writers[1].as_fd()),
         ];
-        match sys::spawn::spawn(&io.plan, stdio, None) {
+        let cgroup = io.leaf.as_ref().map(|l| sys::spawn::Cgroup {
+            dir: l.dir_fd(),
+            procs: l.procs_fd(),
+        });
+        match sys::spawn::spawn(&io.plan, stdio, cgroup) {
             Ok(child) => {
                 let pid = child.pid;
                 self.pids.insert(pid.as_raw(), i);
@@ -855,6 +902,11 @@ impl Runtime {
             last_exit_code: s.last_exit.map(ExitStatus::as_code),
             last_error: s.last_error.clone(),
             groups: self.io[i].groups.clone(),
+            cgroup: self.io[i]
+                .leaf
+                .as_ref()
+                .map(|l| l.path().display().to_string()),
+            stats: self.io[i].leaf.as_ref().map(|l| l.stats()),
             log_dropped_bytes: self.io[i]
                 .file
                 .as_ref()

@@ -6,24 +6,12 @@
 //! paths that must exist, strings with NUL bytes, maps without a user
 //! namespace.
 
-// Temporary: the event loop calls this once the config, cgroup and seccomp
-// parts of issue 3 are merged; remove then.
-#![allow(dead_code)]
-
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use sys::spawn::{Caps, Ids, Mount, Setup};
 
 use crate::config::{Isolation, Namespaces};
-
-/// The highest capability number this kernel knows.
-pub fn cap_last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
-}
 
 fn c(s: &str) -> Result<CString, String> {
     sys::spawn::cstring(s).map_err(|e| e.to_string())
@@ -260,20 +248,16 @@ pub fn setup(
         s.pivot_root = Some(cpath(r)?);
     }
     let target_root = ids.as_ref().map_or(true, |i| i.uid == 0);
-    s.caps = match &iso.capabilities {
-        Some(list) => Some(Caps {
-            keep: list.iter().fold(0u64, |m, cap| m | (1u64 << cap.0)),
-            last_cap: cap_last_cap(),
-            ambient: !target_root,
-        }),
-        // Root keeps what it has; anyone else gets nothing, bounding set included.
-        None if target_root => None,
-        None => Some(Caps {
-            keep: 0,
-            last_cap: cap_last_cap(),
-            ambient: false,
-        }),
-    };
+    let plan = crate::capabilities::plan(
+        iso.capabilities.as_deref(),
+        target_root,
+        crate::capabilities::last_cap(),
+    );
+    s.caps = (!plan.is_noop()).then(|| Caps {
+        keep: plan.keep,
+        last_cap: u32::from(plan.last_cap),
+        ambient: !plan.ambient.is_empty(),
+    });
     s.ids = ids;
     Ok(s)
 }

@@ -11,6 +11,7 @@ mod exec;
 mod isolate;
 mod logs;
 mod pid1;
+mod prepare;
 mod seccomp;
 mod supervisor;
 mod users;

@@ -10,9 +10,6 @@
 //! entries and lines with too few fields or a non-numeric id are skipped,
 //! never fatal. The first entry for a name or id wins, as with getpwnam.
 
-// Until the spawn pipeline (issue 3) resolves services' users with it.
-#![allow(dead_code)]
-
 use crate::config::{IdSpec, UserSpec};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -138,16 +135,19 @@ fn reason(e: &std::io::Error) -> String {
     }
 }
 
+#[cfg(test)]
 /// The passwd entry named `name`.
 pub fn user_by_name(name: &str, passwd: &Path) -> Result<Option<User>, String> {
     Ok(read(passwd)?.and_then(|t| parse_passwd(&t).into_iter().find(|u| u.name == name)))
 }
 
+#[cfg(test)]
 /// The first passwd entry with uid `uid`.
 pub fn user_by_uid(uid: u32, passwd: &Path) -> Result<Option<User>, String> {
     Ok(read(passwd)?.and_then(|t| parse_passwd(&t).into_iter().find(|u| u.uid == uid)))
 }
 
+#[cfg(test)]
 /// The group entry named `name`.
 pub fn group_by_name(name: &str, group: &Path) -> Result<Option<Group>, String> {
     Ok(read(group)?.and_then(|t| parse_group(&t).into_iter().find(|g| g.name == name)))
@@ -267,6 +267,7 @@ pub fn resolve_groups(supplementary: &[IdSpec], group: &Path) -> Result<Vec<u32>
     Ok(gids)
 }
 
+#[cfg(test)]
 /// [`resolve`] against the host's `/etc/passwd` and `/etc/group`.
 pub fn resolve_system(spec: &UserSpec, supplementary: &[IdSpec]) -> Result<Identity, String> {
     resolve(spec, supplementary, Path::new(PASSWD), Path::new(GROUP))

@@ -328,6 +328,7 @@ fn procs_below(dir: &Path) -> Result<Vec<(PathBuf, i32)>, Error> {
     Ok(out)
 }
 
+#[cfg(test)]
 /// No process in the group `dir` or below: `populated 0` in `cgroup.events`.
 pub fn is_empty(dir: &Path) -> Result<bool, Error> {
     let path = dir.join("cgroup.events");
@@ -392,6 +393,7 @@ impl Leaf {
         kill(&self.path)
     }
 
+    #[cfg(test)]
     /// See [`is_empty`].
     pub fn is_empty(&self) -> Result<bool, Error> {
         is_empty(&self.path)

@@ -20,9 +20,6 @@
 //! One file per step: `hierarchy` (discover, setup), `group` (create,
 //! limits, kill, remove), `stats` (read on demand).
 
-// Temporary, until the supervisor and `exec` use the module.
-#![allow(dead_code)]
-
 mod group;
 mod hierarchy;
 mod stats;

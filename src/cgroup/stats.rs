@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 /// What the kernel counts for one group (and its subgroups).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// `memory.current`, bytes.
     pub memory_current: Option<u64>,

@@ -9,10 +9,6 @@
 //! `uid_map`, `gid_map`, `read_only_paths`, `inaccessible_paths`, `tmpfs`,
 //! `root`, `capabilities`, `no_new_privs`, `seccomp`).
 
-// Temporary, while issue 3 wires these types into the config, the cgroup
-// code and the spawn pipeline: remove once they are all read.
-#![allow(dead_code)]
-
 use super::node::suggest;
 use super::values::{parse_duration, parse_size};
 use std::fmt;
@@ -198,6 +194,7 @@ pub struct Namespaces {
 }
 
 impl Namespaces {
+    #[cfg(test)]
     pub fn any(self) -> bool {
         self != Namespaces::default()
     }
@@ -344,11 +341,7 @@ impl CpuMax {
         Ok(Some(cpu))
     }
 
-    /// How many CPUs this is worth (`1.5`).
-    pub fn cpus(self) -> f64 {
-        self.quota_us as f64 / self.period_us as f64
-    }
-
+    #[cfg(test)]
     /// The `cpu.max` file's text: `"150000 100000"`.
     pub fn cgroup_value(self) -> String {
         format!("{} {}", self.quota_us, self.period_us)
@@ -422,6 +415,7 @@ impl Rlimit {
         RLIMITS.iter().map(|r| r.0)
     }
 
+    #[cfg(test)]
     /// The resource's name as written in a config (`nofile`).
     pub fn name(self) -> &'static str {
         RLIMITS
@@ -611,6 +605,7 @@ impl Namespaces {
     }
 
     /// The names of the namespaces set, in [`Namespaces::NAMES`] order.
+    #[cfg(test)]
     pub fn names(self) -> Vec<&'static str> {
         let flags = [
             self.pid,
@@ -708,10 +703,12 @@ const CAPABILITIES: [&str; 41] = [
 ];
 
 impl Capability {
+    #[cfg(test)]
     /// The highest capability sentinel knows (`CAP_CHECKPOINT_RESTORE`).
     /// The running kernel may know fewer (`/proc/sys/kernel/cap_last_cap`).
     pub const LAST: Capability = Capability(CAPABILITIES.len() as u8 - 1);
 
+    #[cfg(test)]
     /// Every capability sentinel knows, by number.
     pub fn all() -> impl Iterator<Item = Capability> {
         (0..=Capability::LAST.0).map(Capability)
@@ -752,6 +749,7 @@ impl Capability {
         Err(format!("unknown capability \"{name}\"; {hint}"))
     }
 
+    #[cfg(test)]
     /// `"CAP_NET_BIND_SERVICE"`; `"CAP_?"` for a number sentinel does not know.
     pub fn name(self) -> &'static str {
         CAPABILITIES

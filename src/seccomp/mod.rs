@@ -127,9 +127,6 @@
 //! `compile` returns an error, which the caller reports for services that
 //! ask for seccomp.
 
-// Temporary, until the spawn pipeline (issue 3) loads these programs.
-#![allow(dead_code)]
-
 mod profiles;
 mod syscalls;
 // The tests name x86_64 syscalls (`fork`, `mknod`...) and the x32 ABI.
@@ -155,12 +152,6 @@ pub struct Program {
 impl Program {
     pub fn instructions(&self) -> &[libc::sock_filter] {
         &self.instructions
-    }
-
-    /// The `sock_fprog.len` (at most 4096, checked by `compile`).
-    pub fn len(&self) -> u16 {
-        // compile() refuses programs longer than BPF_MAXINSNS (4096).
-        u16::try_from(self.instructions.len()).unwrap_or(u16::MAX)
     }
 }
 
