@@ -229,3 +229,32 @@ pub fn context_switches(pid: u32) -> u64 {
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
 }
+
+/// The probe binary (`tests/probe`), built once per test run into its own
+/// target directory (the outer `cargo test` holds the main one's lock).
+pub fn probe() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let target = root.join("target/probe");
+            let cargo = option_env!("CARGO").unwrap_or("cargo");
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "sentinel-probe", "--target-dir"])
+                .arg(&target)
+                .current_dir(root)
+                .status()
+                .expect("run cargo to build the probe");
+            assert!(status.success(), "building tests/probe failed");
+            target.join("debug/sentinel-probe")
+        })
+        .clone()
+}
+
+/// `key=value` lines of probe output as a map.
+pub fn probe_report(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
