@@ -6,7 +6,9 @@ mod config;
 mod control;
 mod event_loop;
 mod exec;
+mod http;
 mod logs;
+mod metrics;
 mod pid1;
 mod supervisor;
 
