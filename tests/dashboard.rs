@@ -43,7 +43,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
             break;
         };
         let size_text = String::from_utf8_lossy(&b[..nl]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
         if size == 0 || b.len() < nl + 2 + size {
             break;
         }
@@ -126,14 +127,17 @@ impl Driver {
             });
             match len {
                 Some(len) if body.len() >= len => break body[..len].to_vec(),
-                None if head.contains("transfer-encoding: chunked") && body.ends_with(b"0\r\n\r\n") => {
+                None if head.contains("transfer-encoding: chunked")
+                    && body.ends_with(b"0\r\n\r\n") =>
+                {
                     break dechunk(body)
                 }
                 _ if n == 0 => break body.to_vec(),
                 _ => {}
             }
         };
-        serde_json::from_slice(&payload).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&payload)))
+        serde_json::from_slice(&payload)
+            .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&payload)))
     }
 
     /// A WebDriver command; its `value`.
@@ -272,14 +276,20 @@ command = ["sleep", "1000"]
 autostart = false
 "#,
     );
-    let web_pid = s.wait_state("web", "running", SECS(10))["pid"].as_i64().unwrap();
+    let web_pid = s.wait_state("web", "running", SECS(10))["pid"]
+        .as_i64()
+        .unwrap();
     let d = Driver::start();
     d.cmd(
         "POST",
         "/window/rect",
         Some(json!({"width": 1440, "height": 1100})),
     );
-    d.cmd("POST", "/url", Some(json!({"url": format!("http://{addr}/")})));
+    d.cmd(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://{addr}/")})),
+    );
     d.wait_js("web to show running", &state_js("web"), "running");
     // A mark that a reload would wipe.
     d.js("window.__sentinelMark = 42; return null;");
@@ -290,9 +300,15 @@ autostart = false
     )
     .unwrap();
     d.wait_js("web to show restarting", &state_js("web"), "restarting");
-    assert_eq!(d.js("return window.__sentinelMark;"), 42, "the page reloaded");
+    assert_eq!(
+        d.js("return window.__sentinelMark;"),
+        42,
+        "the page reloaded"
+    );
     d.wait_js("web to run again", &state_js("web"), "running");
-    let web_pid = s.wait_state("web", "running", SECS(10))["pid"].as_i64().unwrap();
+    let web_pid = s.wait_state("web", "running", SECS(10))["pid"]
+        .as_i64()
+        .unwrap();
     assert_eq!(
         d.js("return document.querySelector('.card[data-service=\"web\"] .fact:nth-child(3) .v').textContent;"),
         "1",
@@ -311,7 +327,10 @@ autostart = false
         "return !document.querySelector('.card[data-service=\"web\"] button[data-verb=restart]').disabled;",
         "true",
     );
-    assert_eq!(d.js("return sessionStorage.getItem('sentinel-token');"), TOKEN);
+    assert_eq!(
+        d.js("return sessionStorage.getItem('sentinel-token');"),
+        TOKEN
+    );
     d.click(".card[data-service=\"web\"] button[data-verb=restart]");
     wait_for("web restarted by the button", SECS(15), || {
         let st = s.service("web");
@@ -322,7 +341,11 @@ autostart = false
         "return document.getElementById('toast').textContent;",
         "restarting: web",
     );
-    assert_eq!(d.js("return window.__sentinelMark;"), 42, "the page reloaded");
+    assert_eq!(
+        d.js("return window.__sentinelMark;"),
+        42,
+        "the page reloaded"
+    );
 
     // Show the worker's logs, and let the sparklines gather a few points.
     d.click(".card[data-service=\"worker\"] button.logs");
