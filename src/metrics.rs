@@ -623,6 +623,42 @@ mod tests {
     }
 
     #[test]
+    fn the_grafana_dashboard_uses_only_metrics_that_exist() {
+        let mut a = svc("web", "running");
+        a.stats = Some(ResourceStats {
+            cpu_seconds: Some(1.0),
+            cpu_throttled_seconds: Some(1.0),
+            memory_bytes: Some(1),
+            memory_peak_bytes: Some(1),
+            oom_kills: Some(1),
+            pids: Some(1),
+            io_read_bytes: Some(1),
+            io_write_bytes: Some(1),
+        });
+        let text = render(&Input {
+            version: "0.1.0",
+            supervisor: &sup(),
+            services: &[a],
+            http_requests: &BTreeMap::new(),
+        });
+        let families: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+            .collect();
+        let dashboard = include_str!("../docs/grafana-dashboard.json");
+        let doc: serde_json::Value = serde_json::from_str(dashboard).unwrap();
+        assert_eq!(doc["uid"], "sentinel-overview");
+        let mut used = 0;
+        for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("sentinel_") {
+                assert!(families.contains(&word), "{word} is not emitted");
+                used += 1;
+            }
+        }
+        assert!(used > 15);
+    }
+
+    #[test]
     fn values_print_as_the_format_wants() {
         assert_eq!(value(3.0), "3");
         assert_eq!(value(0.5), "0.5");

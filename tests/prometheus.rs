@@ -111,3 +111,47 @@ fn prometheus_sees_restarts_total_increase_after_a_crash() {
     });
     s.wait_state("crash", "running", SECS(10));
 }
+
+#[test]
+fn the_grafana_dashboard_queries_are_valid_promql() {
+    if !httpc::have_tool("promtool") {
+        return;
+    }
+    let doc: serde_json::Value = serde_json::from_str(&read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/grafana-dashboard.json"
+    ))))
+    .unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for panel in doc["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".*")
+                .replace("$service", ".*");
+            n += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard:q{n}\n        expr: {}\n",
+                serde_json::to_string(&expr).unwrap()
+            ));
+        }
+    }
+    assert!(n > 15);
+    let dir = TempDir::new("promql");
+    let file = dir.write("rules.yml", &rules);
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}\n{rules}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
