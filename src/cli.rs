@@ -29,6 +29,8 @@ enum Cmd {
     Stop(StopArgs),
     Restart(RestartArgs),
     Logs(LogsArgs),
+    Stats(StatsArgs),
+    Top(TopArgs),
     Shutdown(ShutdownArgs),
 }
 
@@ -222,6 +224,15 @@ struct LogsArgs {
     /// keep printing new lines as they come
     #[argh(switch, short = 'f')]
     follow: bool,
+    /// only lines matching this regular expression
+    #[argh(option)]
+    grep: Option<String>,
+    /// only lines from the last DURATION (e.g. 10m, 1h)
+    #[argh(option, from_str_fn(duration_arg))]
+    since: Option<std::time::Duration>,
+    /// only lines from this stream: stdout or stderr
+    #[argh(option, from_str_fn(stream_arg))]
+    stream: Option<crate::logs::Stream>,
     /// print JSON lines
     #[argh(switch)]
     json: bool,
@@ -231,6 +242,61 @@ struct LogsArgs {
     /// take the control socket path from this config file
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
+}
+
+/// Show a service's CPU, memory and restarts, with their recent history.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "stats")]
+struct StatsArgs {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// how far back the history goes (default: all that is kept, up to 15m)
+    #[argh(option, from_str_fn(duration_arg))]
+    window: Option<std::time::Duration>,
+    /// print JSON
+    #[argh(switch)]
+    json: bool,
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+/// A live table of services: state, uptime, restarts, CPU, memory (Ctrl-C ends).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "top")]
+struct TopArgs {
+    /// time between refreshes (default 1s)
+    #[argh(
+        option,
+        from_str_fn(duration_arg),
+        default = "std::time::Duration::from_secs(1)"
+    )]
+    interval: std::time::Duration,
+    /// stop after this many refreshes (default: until interrupted)
+    #[argh(option, short = 'n')]
+    iterations: Option<u64>,
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(s)
+}
+
+fn stream_arg(s: &str) -> Result<crate::logs::Stream, String> {
+    match s {
+        "stdout" | "out" => Ok(crate::logs::Stream::Stdout),
+        "stderr" | "err" => Ok(crate::logs::Stream::Stderr),
+        _ => Err(format!("{s:?}: expected stdout or stderr")),
+    }
 }
 
 /// Stop every service in order and exit the supervisor.
@@ -278,6 +344,8 @@ pub fn main() -> i32 {
             targets(c, a.targets, a.all, "restart")
         }),
         Cmd::Logs(a) => client(a.socket.clone(), a.config.clone(), |c| logs(c, &a)),
+        Cmd::Stats(a) => client(a.socket.clone(), a.config.clone(), |c| stats(c, &a)),
+        Cmd::Top(a) => client(a.socket.clone(), a.config.clone(), |c| top(c, &a)),
         Cmd::Shutdown(a) => client(a.socket, a.config, shutdown),
     }
 }
@@ -364,7 +432,11 @@ fn answer(r: Response) -> Result<Response, String> {
 }
 
 fn status(c: &mut Client, target: Option<String>, json: bool) -> Result<i32, String> {
-    let r = answer(c.call(&Request::Status { target })?)?;
+    // JSON readers get the resource figures too (read on demand).
+    let r = answer(c.call(&Request::Status {
+        target,
+        stats: json,
+    })?)?;
     if json {
         let doc = serde_json::json!({ "supervisor": r.supervisor, "services": r.services });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
@@ -464,6 +536,9 @@ fn logs(c: &mut Client, a: &LogsArgs) -> Result<i32, String> {
         service: a.service.clone(),
         lines: a.lines,
         follow: a.follow,
+        grep: a.grep.clone(),
+        since_ms: a.since.map(|d| d.as_millis() as u64),
+        stream: a.stream,
     })?)?;
     for l in r.lines.unwrap_or_default() {
         print_line(&l, a.json);
@@ -476,6 +551,249 @@ fn logs(c: &mut Client, a: &LogsArgs) -> Result<i32, String> {
         }
     }
     Ok(0)
+}
+
+/// `12.3M`, `512K`, `1.5G`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else if v < 10.0 {
+        format!("{v:.1}{}", UNITS[u])
+    } else {
+        format!("{v:.0}{}", UNITS[u])
+    }
+}
+
+/// A line of block characters scaled between the values' min and max.
+fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    values
+        .iter()
+        .map(|v| {
+            let x = if max > min {
+                (v - min) / (max - min)
+            } else {
+                0.0
+            };
+            BARS[((x * 7.0).round() as usize).min(7)]
+        })
+        .collect()
+}
+
+fn stats(c: &mut Client, a: &StatsArgs) -> Result<i32, String> {
+    let r = answer(c.call(&Request::Stats {
+        service: a.service.clone(),
+        window_ms: a.window.map(|d| d.as_millis() as u64),
+    })?)?;
+    let s = r.stats.ok_or("the supervisor sent no stats")?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&s).map_err(|e| e.to_string())?
+        );
+        return Ok(0);
+    }
+    print!("{}", stats_text(&s));
+    Ok(0)
+}
+
+fn stats_text(s: &crate::metrics::StatsReply) -> String {
+    let mut out = format!("{}: {}, {} restarts\n", s.service, s.state, s.restarts);
+    let c = &s.current;
+    let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<10} {v}\n"));
+    if let Some(v) = c.cpu_seconds {
+        row("cpu", format!("{v:.2}s"));
+    }
+    if let Some(v) = c.memory_bytes {
+        let peak = c
+            .memory_peak_bytes
+            .map(|p| format!(" (peak {})", human_bytes(p)))
+            .unwrap_or_default();
+        row("memory", format!("{}{peak}", human_bytes(v)));
+    }
+    if let Some(v) = c.pids {
+        row("pids", v.to_string());
+    }
+    if let Some(v) = c.oom_kills {
+        row("oom kills", v.to_string());
+    }
+    if let (Some(r), Some(w)) = (c.io_read_bytes, c.io_write_bytes) {
+        row(
+            "io",
+            format!("read {} write {}", human_bytes(r), human_bytes(w)),
+        );
+    }
+    let samples = &s.samples;
+    if samples.len() >= 2 {
+        let span = (samples[samples.len() - 1].time_ms - samples[0].time_ms) / 1000;
+        out.push_str(&format!(
+            "history: {} samples over {}\n",
+            samples.len(),
+            human_duration(span * 1000)
+        ));
+        let cpu: Vec<f64> = samples
+            .windows(2)
+            .map(|w| {
+                let dt = (w[1].time_ms.saturating_sub(w[0].time_ms)) as f64 / 1000.0;
+                match (w[0].cpu_seconds, w[1].cpu_seconds) {
+                    (Some(a), Some(b)) if dt > 0.0 => ((b - a) / dt * 100.0).max(0.0),
+                    _ => 0.0,
+                }
+            })
+            .collect();
+        let mem: Vec<f64> = samples
+            .iter()
+            .map(|x| x.memory_bytes.unwrap_or(0) as f64)
+            .collect();
+        let last_cpu = cpu.last().copied().unwrap_or(0.0);
+        out.push_str(&format!(
+            "  cpu %      {} {last_cpu:.1}%\n",
+            sparkline(&cpu)
+        ));
+        out.push_str(&format!(
+            "  memory     {} {}\n",
+            sparkline(&mem),
+            human_bytes(*mem.last().unwrap_or(&0.0) as u64)
+        ));
+    } else {
+        out.push_str("history: sampling started; ask again in a few seconds\n");
+    }
+    out
+}
+
+fn top(c: &mut Client, a: &TopArgs) -> Result<i32, String> {
+    use std::io::{IsTerminal, Write};
+    let tty = std::io::stdout().is_terminal();
+    let mut prev: std::collections::HashMap<String, (Option<i32>, f64, std::time::Instant)> =
+        Default::default();
+    let mut n = 0u64;
+    loop {
+        let r = answer(c.call(&Request::Status {
+            target: None,
+            stats: true,
+        })?)?;
+        let now = std::time::Instant::now();
+        let services = r.services.unwrap_or_default();
+        let mut cpu_pct = Vec::new();
+        for s in &services {
+            let cpu = s.stats.as_ref().and_then(|x| x.cpu_seconds);
+            let pct = match (cpu, prev.get(&s.name)) {
+                (Some(c), Some((pid, p, t))) if *pid == s.pid && c >= *p => {
+                    let dt = now.duration_since(*t).as_secs_f64();
+                    (dt > 0.0).then(|| (c - p) / dt * 100.0)
+                }
+                _ => None,
+            };
+            cpu_pct.push(pct);
+            if let Some(c) = cpu {
+                prev.insert(s.name.clone(), (s.pid, c, now));
+            }
+        }
+        let text = top_text(r.supervisor.as_ref(), &services, &cpu_pct);
+        let mut out = std::io::stdout().lock();
+        if tty {
+            // Home, draw, clear what is left of the previous frame.
+            let _ = write!(out, "\x1b[H{}\x1b[J", text.replace('\n', "\x1b[K\n"));
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
+        let _ = out.flush();
+        n += 1;
+        if a.iterations.is_some_and(|max| n >= max) {
+            return Ok(0);
+        }
+        std::thread::sleep(a.interval);
+    }
+}
+
+fn top_text(
+    sup: Option<&control::SupervisorStatus>,
+    services: &[ServiceStatus],
+    cpu_pct: &[Option<f64>],
+) -> String {
+    let mut out = String::new();
+    if let Some(sup) = sup {
+        let running = services.iter().filter(|s| s.state == "running").count();
+        out.push_str(&format!(
+            "sentinel pid {}  up {}  {} services, {} running{}\n\n",
+            sup.pid,
+            human_duration(sup.uptime_ms),
+            services.len(),
+            running,
+            if sup.shutting_down {
+                "  SHUTTING DOWN"
+            } else {
+                ""
+            }
+        ));
+    }
+    let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "MEM"];
+    let rows: Vec<[String; 7]> = services
+        .iter()
+        .zip(cpu_pct)
+        .map(|(s, pct)| {
+            [
+                s.name.clone(),
+                s.state.clone(),
+                s.pid.map_or("-".into(), |p| p.to_string()),
+                s.uptime_ms.map_or("-".into(), human_duration),
+                s.restarts.to_string(),
+                pct.map_or("-".into(), |p| format!("{p:.1}")),
+                s.stats
+                    .as_ref()
+                    .and_then(|x| x.memory_bytes)
+                    .map_or("-".into(), human_bytes),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let bold = |s: &str, on: bool| {
+        if on {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let color = |state: &str| match state {
+        "running" => "\x1b[32m",
+        "backoff" | "stopping" => "\x1b[33m",
+        "failed" => "\x1b[31m",
+        _ => "\x1b[2m",
+    };
+    let mut line = String::new();
+    for (i, h) in header.iter().enumerate() {
+        line.push_str(&format!("{h:w$}  ", w = widths[i]));
+    }
+    out.push_str(&bold(line.trim_end(), true));
+    out.push('\n');
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            let cell = format!("{c:w$}  ", w = widths[i]);
+            if i == 1 {
+                line.push_str(&format!("{}{cell}\x1b[0m", color(c)));
+            } else {
+                line.push_str(&cell);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn shutdown(c: &mut Client) -> Result<i32, String> {
@@ -502,6 +820,15 @@ mod tests {
     }
 
     #[test]
+    fn bytes_and_sparklines_read_well() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(1536), "1.5K");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20M");
+        assert_eq!(sparkline(&[0.0, 1.0, 2.0, 7.0]), "▁▂▃█");
+        assert_eq!(sparkline(&[3.0, 3.0]), "▁▁");
+    }
+
+    #[test]
     fn status_table_aligns_columns() {
         let s = ServiceStatus {
             name: "web".into(),
@@ -515,6 +842,8 @@ mod tests {
             groups: vec![],
             log_dropped_bytes: 0,
             cgroup: None,
+            log_bytes: 0,
+            started_at_ms: None,
             stats: None,
         };
         let t = status_table(&[s]);

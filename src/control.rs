@@ -17,6 +17,10 @@ fn default_lines() -> usize {
     20
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What a client asks. `target` is a service name, `@group`, or `*` for all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case", deny_unknown_fields)]
@@ -24,6 +28,9 @@ pub enum Request {
     Status {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
+        /// Fill each service's `stats` (CPU, memory: `sentinel top`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        stats: bool,
     },
     Start {
         target: String,
@@ -40,6 +47,22 @@ pub enum Request {
         lines: usize,
         #[serde(default)]
         follow: bool,
+        /// Only lines matching this regular expression.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grep: Option<String>,
+        /// Only lines from the last this many milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_ms: Option<u64>,
+        /// Only lines from this stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stream: Option<crate::logs::Stream>,
+    },
+    /// A service's resources now and their recent history.
+    Stats {
+        service: String,
+        /// How far back (default: all that is kept).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window_ms: Option<u64>,
     },
     Shutdown {},
 }
@@ -65,9 +88,15 @@ pub struct ServiceStatus {
     /// The service's cgroup, when cgroups are in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
-    /// Its cgroup's counters, read when asked.
+    /// Output bytes captured (lines and their newlines), since start.
+    #[serde(default)]
+    pub log_bytes: u64,
+    /// When the current process started, milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stats: Option<crate::cgroup::Stats>,
+    pub started_at_ms: Option<u64>,
+    /// CPU, memory ..., when asked for (`status` with `stats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::metrics::ResourceStats>,
 }
 
 /// sentinel itself, as `status` shows it.
@@ -100,6 +129,9 @@ pub struct Response {
     /// One followed line (`logs --follow`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<LogLine>,
+    /// The answer to `stats`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::metrics::StatsReply>,
 }
 
 impl Response {
@@ -132,7 +164,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     serde_json::from_slice(line).map_err(|e| {
         format!(
             "bad request: {e}; expected one JSON object per line, e.g. {{\"cmd\":\"status\"}} \
-             (commands: status, start, stop, restart, logs, shutdown)"
+             (commands: status, start, stop, restart, logs, stats, shutdown)"
         )
     })
 }
@@ -227,6 +259,9 @@ mod tests {
             service: "web".into(),
             lines: 5,
             follow: true,
+            grep: None,
+            since_ms: None,
+            stream: None,
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(
@@ -236,7 +271,10 @@ mod tests {
         assert_eq!(parse_request(s.as_bytes()), Ok(r));
         assert_eq!(
             parse_request(br#"{"cmd":"status"}"#),
-            Ok(Request::Status { target: None })
+            Ok(Request::Status {
+                target: None,
+                stats: false
+            })
         );
         assert_eq!(
             parse_request(br#"{"cmd":"shutdown"}"#),

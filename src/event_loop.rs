@@ -29,6 +29,8 @@ const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
 /// Service output pipes: `PIPE_BASE + 2 * service + stream`.
 const PIPE_BASE: usize = 1 << 20;
+/// HTTP listener and connections: `HTTP_BASE + n` (see `http::Server`).
+const HTTP_BASE: usize = 1 << 29;
 /// Control connections: `CONN_BASE + n`.
 const CONN_BASE: usize = 1 << 30;
 
@@ -56,6 +58,7 @@ enum TimerKey {
     Service(usize),
     Shutdown,
     Flush(usize, u8),
+    Http(crate::http::TimerId),
 }
 
 /// A service's fds and output state.
@@ -73,6 +76,8 @@ struct ServiceIo {
     ring: Ring,
     /// `name | ` for echoed lines.
     prefix: Vec<u8>,
+    /// Output bytes captured (lines with their newline), for metrics.
+    log_bytes: u64,
 }
 
 struct Conn {
@@ -81,6 +86,8 @@ struct Conn {
     output: Vec<u8>,
     /// `logs --follow`: (service, last seq sent).
     follow: Option<(usize, u64)>,
+    /// Which followed lines to send (`logs -f --grep ...`).
+    filter: crate::logs::LogFilter,
     /// Close once `output` is written.
     closing: bool,
 }
@@ -105,6 +112,8 @@ pub struct Runtime {
     reaped_orphans: u64,
     read_buf: Vec<u8>,
     started: Instant,
+    /// The HTTP endpoint, when `[http]` is configured.
+    http: Option<crate::http::Server>,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -264,6 +273,7 @@ impl Runtime {
                 file,
                 ring: Ring::new(1000, 256 * 1024),
                 prefix: format!("{name:width$} | ").into_bytes(),
+                log_bytes: 0,
             });
         }
 
@@ -271,6 +281,16 @@ impl Runtime {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(|e| format!("register socket: {e}"))?;
+        let http = match &config.http {
+            Some(h) => Some(crate::http::Server::new(
+                h,
+                config,
+                poll.registry(),
+                HTTP_BASE,
+                Instant::now(),
+            )?),
+            None => None,
+        };
 
         Ok(Runtime {
             poll,
@@ -291,6 +311,7 @@ impl Runtime {
             reaped_orphans: 0,
             read_buf: vec![0; READ_BUDGET],
             started: Instant::now(),
+            http,
         })
     }
 
@@ -305,6 +326,7 @@ impl Runtime {
         let now = Instant::now();
         let actions = self.sup.start_all(now);
         self.execute(actions);
+        self.with_http(|_, _| {});
         let mut events = Events::with_capacity(256);
         loop {
             self.flush_outputs();
@@ -328,6 +350,7 @@ impl Runtime {
                 match ev.token() {
                     SIGNALS => self.on_signals(),
                     LISTENER => self.on_accept(),
+                    Token(t) if (HTTP_BASE..CONN_BASE).contains(&t) => self.on_http(t - HTTP_BASE),
                     Token(t) if (PIPE_BASE..CONN_BASE).contains(&t) => {
                         let (i, s) = ((t - PIPE_BASE) / 2, (t - PIPE_BASE) % 2);
                         self.read_pipe(i, s);
@@ -340,6 +363,7 @@ impl Runtime {
             }
             self.fire_timers();
             self.feed_followers();
+            self.with_http(|h, rt| h.after_turn(rt));
         }
         self.finish()
     }
@@ -463,6 +487,7 @@ impl Runtime {
                     let a = self.sup.advance_shutdown(now);
                     self.execute(a);
                 }
+                TimerKey::Http(id) => self.with_http(|h, rt| h.on_timer(id, t, rt, Instant::now())),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
@@ -629,6 +654,7 @@ impl Runtime {
             Stream::Stderr
         };
         let io = &mut self.io[i];
+        io.log_bytes += line.len() as u64 + 1;
         io.ring.push(stream, SystemTime::now(), line);
         if let Some(f) = &mut io.file {
             if let Err(e) = f.write_line(line) {
@@ -709,6 +735,7 @@ impl Runtime {
                     input: Vec::new(),
                     output: Vec::new(),
                     follow: None,
+                    filter: crate::logs::LogFilter::all(),
                     closing: false,
                 },
             );
@@ -812,13 +839,21 @@ impl Runtime {
     fn on_request(&mut self, id: usize, req: Request) -> Response {
         let now = Instant::now();
         match req {
-            Request::Status { target } => {
+            Request::Status { target, stats } => {
                 let target = target.as_deref().map(Target::parse).unwrap_or(Target::All);
                 match self.sup.resolve(&target) {
                     Ok(idx) => Response {
                         ok: true,
                         supervisor: Some(self.supervisor_status(now)),
-                        services: Some(idx.into_iter().map(|i| self.status_of(i, now)).collect()),
+                        services: Some(
+                            idx.into_iter()
+                                .map(|i| {
+                                    let mut s = self.status_of(i, now);
+                                    s.stats = stats.then(|| self.resource_stats(i));
+                                    s
+                                })
+                                .collect(),
+                        ),
                         ..Default::default()
                     },
                     Err(e) => Response::error(e),
@@ -837,14 +872,27 @@ impl Runtime {
                 service,
                 lines,
                 follow,
+                grep,
+                since_ms,
+                stream,
             } => match self.sup.resolve(&Target::One(service)) {
                 Ok(idx) => {
                     let i = idx[0];
+                    let filter = match crate::logs::LogFilter::new(
+                        grep.as_deref(),
+                        since_ms.map(Duration::from_millis),
+                        stream,
+                        SystemTime::now(),
+                    ) {
+                        Ok(f) => f,
+                        Err(e) => return Response::error(e),
+                    };
                     let ring = &self.io[i].ring;
-                    let tail = ring.tail(lines);
+                    let tail = filter.tail(ring, lines);
                     if follow {
                         if let Some(c) = self.conns.get_mut(&id) {
                             c.follow = Some((i, ring.last_seq()));
+                            c.filter = filter;
                         }
                     }
                     Response {
@@ -855,6 +903,7 @@ impl Runtime {
                 }
                 Err(e) => Response::error(e),
             },
+            Request::Stats { service, window_ms } => self.stats_reply(&service, window_ms, now),
             Request::Shutdown {} => {
                 self.begin_shutdown("shutdown requested", now);
                 Response::message("shutting down")
@@ -906,11 +955,13 @@ impl Runtime {
                 .leaf
                 .as_ref()
                 .map(|l| l.path().display().to_string()),
-            stats: self.io[i].leaf.as_ref().map(|l| l.stats()),
             log_dropped_bytes: self.io[i]
                 .file
                 .as_ref()
                 .map_or(0, RotatingFile::dropped_bytes),
+            log_bytes: self.io[i].log_bytes,
+            started_at_ms: s.started_at.map(|(_, wall)| crate::metrics::unix_ms(wall)),
+            stats: None,
         }
     }
 
@@ -930,7 +981,7 @@ impl Runtime {
             if ring.last_seq() == seq {
                 continue;
             }
-            for line in ring.after(seq) {
+            for line in ring.after(seq).into_iter().filter(|l| c.filter.matches(l)) {
                 c.output.extend(
                     Response {
                         ok: true,
@@ -942,6 +993,107 @@ impl Runtime {
             }
             c.follow = Some((i, ring.last_seq()));
             self.write_conn(id);
+        }
+    }
+}
+
+// ----- HTTP endpoint and stats (issue 5) ------------------------------------
+
+impl Runtime {
+    /// Lend the HTTP server the runtime (as its backend), then put the
+    /// deadlines it asked for in the heap.
+    fn with_http(&mut self, f: impl FnOnce(&mut crate::http::Server, &mut Runtime)) {
+        if let Some(mut h) = self.http.take() {
+            f(&mut h, self);
+            for (t, id) in h.take_timers() {
+                self.timers.push(Reverse((t, TimerKey::Http(id))));
+            }
+            self.http = Some(h);
+        }
+    }
+
+    fn on_http(&mut self, offset: usize) {
+        self.with_http(|h, rt| h.on_event(offset, rt, Instant::now()));
+    }
+
+    /// A service's resources now: the stats source. Today `/proc` of its
+    /// main process; the cgroup source replaces this.
+    /// A service's resources: from its cgroup (the whole group, every
+    /// descendant counted) when it has one, else from its main process.
+    fn resource_stats(&self, i: usize) -> crate::metrics::ResourceStats {
+        if let Some(leaf) = &self.io[i].leaf {
+            let c = leaf.stats();
+            let secs = |usec: Option<u64>| usec.map(|u| u as f64 / 1e6);
+            return crate::metrics::ResourceStats {
+                cpu_seconds: secs(c.cpu_usage_usec),
+                cpu_throttled_seconds: secs(c.throttled_usec),
+                memory_bytes: c.memory_current,
+                memory_peak_bytes: c.memory_peak,
+                oom_kills: c.oom_kills,
+                pids: c.pids_current,
+                io_read_bytes: c.io_rbytes,
+                io_write_bytes: c.io_wbytes,
+            };
+        }
+        self.sup.services[i]
+            .state
+            .pid()
+            .map(crate::metrics::proc_stats)
+            .unwrap_or_default()
+    }
+
+    fn stats_reply(&mut self, service: &str, window_ms: Option<u64>, now: Instant) -> Response {
+        let i = match self.sup.resolve(&Target::One(service.to_string())) {
+            Ok(idx) => idx[0],
+            Err(e) => return Response::error(e),
+        };
+        let s = self.status_of(i, now);
+        let mut reply = crate::metrics::StatsReply {
+            service: s.name,
+            state: s.state,
+            restarts: s.restarts,
+            current: self.resource_stats(i),
+            interval_ms: 0,
+            samples: Vec::new(),
+        };
+        let window = window_ms.map(Duration::from_millis);
+        self.with_http(|h, _| (reply.interval_ms, reply.samples) = h.history(i, window, now));
+        Response {
+            ok: true,
+            stats: Some(reply),
+            ..Default::default()
+        }
+    }
+}
+
+impl crate::http::Backend for Runtime {
+    fn status(&mut self, stats: bool) -> (control::SupervisorStatus, Vec<ServiceStatus>) {
+        let now = Instant::now();
+        let services = (0..self.io.len())
+            .map(|i| {
+                let mut s = self.status_of(i, now);
+                s.stats = stats.then(|| self.resource_stats(i));
+                s
+            })
+            .collect();
+        (self.supervisor_status(now), services)
+    }
+
+    fn ring(&self, service: usize) -> &Ring {
+        &self.io[service].ring
+    }
+
+    fn command(&mut self, target: &str, verb: crate::http::Verb) -> Result<String, String> {
+        let target = target.to_string();
+        let req = match verb {
+            crate::http::Verb::Start => Request::Start { target },
+            crate::http::Verb::Stop => Request::Stop { target },
+            crate::http::Verb::Restart => Request::Restart { target },
+        };
+        let r = self.on_request(usize::MAX, req);
+        match (r.ok, r.message, r.error) {
+            (true, m, _) => Ok(m.unwrap_or_default()),
+            (false, _, e) => Err(e.unwrap_or_else(|| "refused".into())),
         }
     }
 }

@@ -12,18 +12,55 @@ use std::time::Duration;
 fn exec_isolates_one_command_as_flags_say() {
     let o = Command::new(BIN)
         .args([
-            "exec", "--unshare", "pid,net,mount,ipc,uts", "--hostname", "box", "--user", "nobody",
-            "--nice", "10", "--ionice", "idle", "--oom-score-adjust", "250", "--rlimit", "nofile=64:128",
-            "--seccomp", "default", "--seccomp-deny", "mkdir", "--cap-keep", "CAP_NET_BIND_SERVICE",
-            "--ro", "/usr", "--hide", "/root", "--tmpfs", "/mnt", "--",
+            "exec",
+            "--unshare",
+            "pid,net,mount,ipc,uts",
+            "--hostname",
+            "box",
+            "--user",
+            "nobody",
+            "--nice",
+            "10",
+            "--ionice",
+            "idle",
+            "--oom-score-adjust",
+            "250",
+            "--rlimit",
+            "nofile=64:128",
+            "--seccomp",
+            "default",
+            "--seccomp-deny",
+            "mkdir",
+            "--cap-keep",
+            "CAP_NET_BIND_SERVICE",
+            "--ro",
+            "/usr",
+            "--hide",
+            "/root",
+            "--tmpfs",
+            "/mnt",
+            "--",
         ])
         .arg(probe())
-        .args(["--try", "write:/usr", "--try", "read:/root", "--try", "mkdir:/mnt/x", "--try", "write:/mnt"])
+        .args([
+            "--try",
+            "write:/usr",
+            "--try",
+            "read:/root",
+            "--try",
+            "mkdir:/mnt/x",
+            "--try",
+            "write:/mnt",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = probe_report(&out);
     let want = [
         ("pid", "1"),
@@ -53,22 +90,47 @@ fn exec_isolates_one_command_as_flags_say() {
 #[test]
 fn exec_refuses_what_it_cannot_apply_with_a_clear_error() {
     let run = |args: &[&str]| {
-        let o = Command::new(BIN).arg("exec").args(args).args(["--", "true"]).output().unwrap();
-        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        let o = Command::new(BIN)
+            .arg("exec")
+            .args(args)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&["--user", "no-such-user-xyz"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("unknown user \"no-such-user-xyz\": not in /etc/passwd"), "{err}");
-    let (code, err) = run(&["--nice", "40", "--cpu-max", "lots", "--unshare", "pid,bogus"]);
+    assert!(
+        err.contains("unknown user \"no-such-user-xyz\": not in /etc/passwd"),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "--nice",
+        "40",
+        "--cpu-max",
+        "lots",
+        "--unshare",
+        "pid,bogus",
+    ]);
     assert_eq!(code, Some(2));
-    for want in ["--nice: 40 is out of range", "--cpu-max:", "--unshare: unknown namespace \"bogus\""] {
+    for want in [
+        "--nice: 40 is out of range",
+        "--cpu-max:",
+        "--unshare: unknown namespace \"bogus\"",
+    ] {
         assert!(err.contains(want), "{want} in {err}");
     }
     let (code, err) = run(&["--seccomp-deny", "mkdri"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("mkdri") && err.contains("mkdir"), "{err}");
     // This host's cgroup v2 has no controllers: a limit is an error unless optional.
-    if !std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default().contains("memory") {
+    if !std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .unwrap_or_default()
+        .contains("memory")
+    {
         let (code, err) = run(&["--memory-max", "64M"]);
         assert_eq!(code, Some(2));
         assert!(err.contains("--limits-optional"), "{err}");
@@ -125,7 +187,10 @@ restart = "never"
         assert_eq!(r.get(k).map(String::as_str), Some(v), "{k} in\n{out}");
     }
     let ghost = s.wait_state("ghost", "failed", Duration::from_secs(10));
-    assert_eq!(ghost["last_error"], "execve(/no/such/binary): No such file or directory");
+    assert_eq!(
+        ghost["last_error"],
+        "execve(/no/such/binary): No such file or directory"
+    );
 }
 
 #[test]
@@ -138,8 +203,15 @@ fn an_unknown_user_stops_startup_with_the_service_named() {
             dir.path("s.sock")
         ),
     );
-    let o = Command::new(BIN).args(["run", "-c"]).arg(&cfg).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("service web: unknown user \"no-such-user-xyz\": not in /etc/passwd"), "{err}");
+    assert!(
+        err.contains("service web: unknown user \"no-such-user-xyz\": not in /etc/passwd"),
+        "{err}"
+    );
 }

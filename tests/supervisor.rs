@@ -303,8 +303,14 @@ fn idle_supervisor_makes_no_wakeups() {
     for i in 0..20 {
         s.wait_state(&format!("s{i}"), "running", SECS(10));
     }
-    // The status requests above woke it; measure from a quiet start.
-    let before = context_switches(s.pid());
+    // The status requests above woke it (the last client's hang-up can
+    // arrive after its answer): measure from a quiet start, once no switch
+    // happened for 300 ms.
+    let before = wait_for("sentinel to go quiet", SECS(10), || {
+        let a = context_switches(s.pid());
+        std::thread::sleep(Duration::from_millis(300)); // poll interval of the quiet check
+        (context_switches(s.pid()) == a).then_some(a)
+    });
     std::thread::sleep(SECS(10)); // the measurement window, not a settling delay
     let after = context_switches(s.pid());
     assert_eq!(

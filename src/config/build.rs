@@ -3,7 +3,9 @@
 
 use super::envfile;
 use super::node::{path_string, suggest, Kind, Node, Pos, Seg};
-use super::raw::{RawBackoff, RawFile, RawLog, RawRestart, RawService, RawSupervisor, Sig};
+use super::raw::{
+    RawBackoff, RawFile, RawHttp, RawLog, RawRestart, RawService, RawSupervisor, Sig,
+};
 use super::values::signal_name;
 use super::{
     Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, Signal, SliceConfig,
@@ -182,6 +184,7 @@ impl Ctx<'_> {
 /// Build the config; `ctx.problems` holds whatever is wrong with it.
 pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), ctx);
+    let http = raw.http.map(|h| http(h, ctx));
     let mut services = Vec::new();
     let raw_services = raw.services.map(|s| s.0).unwrap_or_default();
     if raw_services.is_empty() && !ctx.pruned(&["services"]) {
@@ -206,6 +209,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     isolation::cgroup_names(&slices, &services, ctx);
     Config {
         supervisor,
+        http,
         slices,
         services,
     }
@@ -535,5 +539,158 @@ fn io_reason(e: &std::io::Error) -> String {
     match text.find(" (os error") {
         Some(i) => text[..i].to_string(),
         None => text,
+    }
+}
+
+// ----- [http] -------------------------------------------------------------
+
+/// A token shorter than this is too easy to guess.
+const MIN_TOKEN: usize = 16;
+
+fn http(raw: RawHttp, ctx: &mut Ctx<'_>) -> super::HttpConfig {
+    let h = "http";
+    let listen = raw.listen.as_deref().and_then(|text| {
+        let addr = match parse_listen(text) {
+            Ok(a) => a,
+            Err(why) => {
+                ctx.at_value(&[h, "listen"], why);
+                return None;
+            }
+        };
+        if !addr.ip().is_loopback() && raw.allow_public != Some(true) {
+            ctx.at_value(
+                &[h, "listen"],
+                format!(
+                    "{addr} is not a loopback address, and the endpoint shows every service's \
+                     state and logs; listen on 127.0.0.1 (behind a proxy), or set \
+                     allow_public = true in [http] to serve it on {} anyway",
+                    addr.ip()
+                ),
+            );
+        }
+        Some(addr)
+    });
+    let token = match (raw.token, raw.token_file) {
+        (Some(_), Some(_)) => {
+            ctx.at_key(
+                &[h, "token_file"],
+                "set either token or token_file, not both".to_string(),
+            );
+            None
+        }
+        (Some(t), None) => Some((t, vec![h, "token"])),
+        (None, Some(f)) => {
+            let path = ctx.resolve(&f);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => Some((t.trim().to_string(), vec![h, "token_file"])),
+                Err(e) => {
+                    ctx.at_value(
+                        &[h, "token_file"],
+                        format!(
+                            "cannot read \"{}\": {}; create it with a long random secret \
+                             (e.g. head -c 24 /dev/urandom | base64)",
+                            path.display(),
+                            io_reason(&e)
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    let token = token.and_then(|(t, key)| {
+        if t.chars().count() < MIN_TOKEN || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            ctx.at_value(
+                &key,
+                format!(
+                    "the token must be at least {MIN_TOKEN} characters without spaces; \
+                     use a long random secret (e.g. head -c 24 /dev/urandom | base64)"
+                ),
+            );
+            return None;
+        }
+        Some(t)
+    });
+    let control = raw.control.unwrap_or(false);
+    let token_reported = ctx.pruned(&[h, "token"])
+        || ctx.pruned(&[h, "token_file"])
+        || ctx.problems.iter().any(|p| p.key.starts_with("http.token"));
+    if control && token.is_none() && !token_reported {
+        ctx.at_value(
+            &[h, "control"],
+            "control = true needs a token (token = \"...\" or token_file = \"/path\"): \
+             POST requests must carry it as Authorization: Bearer <token>"
+                .to_string(),
+        );
+    }
+    let max_connections = raw.max_connections.unwrap_or(256) as usize;
+    if !(1..=65536).contains(&max_connections) {
+        ctx.at_value(
+            &[h, "max_connections"],
+            format!("{max_connections} is out of range; use 1 to 65536"),
+        );
+    }
+    let positive =
+        |d: Option<super::raw::Dur>, key: &'static str, default: u64, ctx: &mut Ctx<'_>| {
+            let d = d.map_or(Duration::from_secs(default), |d| d.0);
+            if d < Duration::from_millis(100) {
+                ctx.at_value(
+                    &[h, key],
+                    format!("{} is too short; use at least 100ms", show(d)),
+                );
+            }
+            d
+        };
+    let idle_timeout = positive(raw.idle_timeout, "idle_timeout", 30, ctx);
+    let request_timeout = positive(raw.request_timeout, "request_timeout", 10, ctx);
+    let metrics_interval = raw
+        .metrics_interval
+        .map_or(Duration::from_secs(15), |d| d.0);
+    if metrics_interval < Duration::from_secs(1) {
+        ctx.at_value(
+            &[h, "metrics_interval"],
+            format!("{} is too short; use at least 1s", show(metrics_interval)),
+        );
+    }
+    let metrics_file = raw.metrics_file.and_then(|f| {
+        if f.is_empty() {
+            ctx.at_value(&[h, "metrics_file"], "empty path".to_string());
+            None
+        } else {
+            Some(ctx.resolve(&f))
+        }
+    });
+    super::HttpConfig {
+        listen,
+        control,
+        token,
+        max_connections,
+        idle_timeout,
+        request_timeout,
+        history: raw.history.unwrap_or(false),
+        metrics_file,
+        metrics_interval,
+    }
+}
+
+/// `127.0.0.1:9100`, `[::1]:9100`, `localhost:9100`, or `:9100` (loopback).
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let hint = "use an address and port like \"127.0.0.1:9100\" or \"[::1]:9100\"";
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("\"{text}\" has no port; {hint}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("\"{port}\" is not a port number; {hint}"))?;
+    match host {
+        "" | "localhost" => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+        _ => Err(format!(
+            "\"{host}\" is not an IP address (host names are not resolved); {hint}"
+        )),
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub supervisor: SupervisorConfig,
+    /// `[http]`; None when the table is absent (no endpoint, no metrics file).
+    pub http: Option<HttpConfig>,
     /// `[slices.NAME]`, in file order.
     pub slices: Vec<(String, SliceConfig)>,
     /// Services by name, in the order they appear in the file.
@@ -39,6 +41,30 @@ pub struct SupervisorConfig {
     pub forward_signals: Vec<Signal>,
     /// Default log rotation for services.
     pub log: LogConfig,
+}
+
+/// `[http]`: the HTTP endpoint and the metrics file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Address to serve on; None: no listener (a metrics file only). Port 0
+    /// picks a free port (sentinel logs the one it got).
+    pub listen: Option<std::net::SocketAddr>,
+    /// POST start/stop/restart allowed (with `token`). Default false.
+    pub control: bool,
+    /// The bearer token (from `token` or `token_file`); required with `control`.
+    pub token: Option<String>,
+    /// Open connections at most; beyond, the longest-idle one is closed. Default 256.
+    pub max_connections: usize,
+    /// A keep-alive connection with nothing to do is closed after this. Default 30s.
+    pub idle_timeout: Duration,
+    /// A request must arrive whole within this of its first byte. Default 10s.
+    pub request_timeout: Duration,
+    /// Keep the CPU/memory/restarts history even when nobody watches. Default false.
+    pub history: bool,
+    /// Write the Prometheus text here (atomically) every `metrics_interval`.
+    pub metrics_file: Option<PathBuf>,
+    /// Default 15s.
+    pub metrics_interval: Duration,
 }
 
 /// `log = { max_size = "10M", keep = 5 }`

@@ -11,8 +11,26 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct RawFile {
     pub supervisor: Option<RawSupervisor>,
+    pub http: Option<RawHttp>,
     pub slices: Option<Ordered<RawSlice>>,
     pub services: Option<Ordered<RawService>>,
+}
+
+/// `[http]`: the HTTP endpoint (metrics, API, dashboard).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RawHttp {
+    pub listen: Option<String>,
+    pub allow_public: Option<bool>,
+    pub control: Option<bool>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub max_connections: Option<u32>,
+    pub idle_timeout: Option<Dur>,
+    pub request_timeout: Option<Dur>,
+    pub history: Option<bool>,
+    pub metrics_file: Option<String>,
+    pub metrics_interval: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

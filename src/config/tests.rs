@@ -566,7 +566,6 @@ fn unknown_keys_and_tables_not_supported_yet() {
     );
     // Keys that later work will add are refused for now.
     for (text, key) in [
-        ("[http]\nlisten = \"127.0.0.1:9100\"\n", "http"),
         ("[services.a]\ninstances = 2\n", "services.a.instances"),
         (
             "[services.a]\ndepends_on = { b = \"ready\" }\n",
@@ -585,10 +584,10 @@ fn unknown_keys_and_tables_not_supported_yet() {
             "{problems:#?}"
         );
     }
-    let p = toml_err("[http]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
+    let p = toml_err("[web]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
     assert_eq!(
         p[0].message,
-        "unknown key; expected one of: supervisor, slices, services"
+        "unknown key; expected one of: supervisor, http, slices, services"
     );
 }
 
@@ -789,3 +788,101 @@ fn the_examples_load_and_agree() {
 }
 
 mod isolation;
+// ----- [http] (issue 5) ------------------------------------------------------
+
+#[test]
+fn http_defaults_and_values() {
+    let c = toml_ok("[services.a]\ncommand = [\"x\"]\n");
+    assert_eq!(c.http, None);
+    let c = toml_ok("[http]\nlisten = \"127.0.0.1:9100\"\n[services.a]\ncommand = [\"x\"]\n");
+    let h = c.http.unwrap();
+    assert_eq!(h.listen, Some("127.0.0.1:9100".parse().unwrap()));
+    assert!(!h.control && h.token.is_none() && !h.history);
+    assert_eq!(h.max_connections, 256);
+    assert_eq!(h.idle_timeout, Duration::from_secs(30));
+    assert_eq!(h.request_timeout, Duration::from_secs(10));
+    assert_eq!(h.metrics_file, None);
+    let c = toml_ok(
+        "[http]\nlisten = \"localhost:0\"\ncontrol = true\ntoken = \"0123456789abcdef\"\n\
+         max_connections = 2000\nidle_timeout = \"2s\"\nmetrics_file = \"m.prom\"\n\
+         metrics_interval = \"5s\"\n[services.a]\ncommand = [\"x\"]\n",
+    );
+    let h = c.http.unwrap();
+    assert_eq!(h.listen, Some("127.0.0.1:0".parse().unwrap()));
+    assert_eq!(h.token.as_deref(), Some("0123456789abcdef"));
+    assert_eq!(h.max_connections, 2000);
+    assert_eq!(h.metrics_file, Some(PathBuf::from("/base/m.prom")));
+    assert_eq!(h.metrics_interval, Duration::from_secs(5));
+    let c = toml_ok("[http]\nlisten = \"[::1]:9100\"\n[services.a]\ncommand = [\"x\"]\n");
+    assert!(c.http.unwrap().listen.unwrap().ip().is_loopback());
+}
+
+#[test]
+fn http_refuses_public_addresses_and_control_without_a_token() {
+    let svc = "[services.a]\ncommand = [\"x\"]\n";
+    let p = one_problem(
+        &format!("[http]\nlisten = \"0.0.0.0:9100\"\n{svc}"),
+        "http.listen",
+        "is not a loopback address",
+    );
+    assert!(p.message.contains("allow_public = true"), "{}", p.message);
+    toml_ok(&format!(
+        "[http]\nlisten = \"0.0.0.0:9100\"\nallow_public = true\n{svc}"
+    ));
+    one_problem(
+        &format!("[http]\nlisten = \"web.example:80\"\n{svc}"),
+        "http.listen",
+        "not an IP address",
+    );
+    one_problem(
+        &format!("[http]\nlisten = \"127.0.0.1\"\n{svc}"),
+        "http.listen",
+        "has no port",
+    );
+    one_problem(
+        &format!("[http]\nlisten = \"127.0.0.1:9100\"\ncontrol = true\n{svc}"),
+        "http.control",
+        "needs a token",
+    );
+    one_problem(
+        &format!("[http]\ncontrol = true\ntoken = \"short\"\n{svc}"),
+        "http.token",
+        "at least 16 characters",
+    );
+    one_problem(
+        &format!("[http]\ntoken = \"0123456789abcdef\"\ntoken_file = \"t\"\n{svc}"),
+        "http.token_file",
+        "not both",
+    );
+    one_problem(
+        &format!("[http]\ncontrol = true\ntoken_file = \"/no/such/token\"\n{svc}"),
+        "http.token_file",
+        "cannot read",
+    );
+    one_problem(
+        &format!("[http]\nmax_connections = 0\n{svc}"),
+        "http.max_connections",
+        "out of range",
+    );
+    one_problem(
+        &format!("[http]\nidle_timeout = \"10ms\"\n{svc}"),
+        "http.idle_timeout",
+        "too short",
+    );
+    one_problem(
+        &format!("[http]\nlisten = \"127.0.0.1:9100\"\nport = 1\n{svc}"),
+        "http.port",
+        "unknown key",
+    );
+    let dir = TempDir::new("http-token");
+    dir.write("token", "  0123456789abcdefXYZ\n");
+    let cfg = dir.write(
+        "s.toml",
+        &format!("[http]\ncontrol = true\ntoken_file = \"token\"\n{svc}"),
+    );
+    let c = load(&cfg).unwrap();
+    assert_eq!(
+        c.http.unwrap().token.as_deref(),
+        Some("0123456789abcdefXYZ")
+    );
+}

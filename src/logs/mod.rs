@@ -4,6 +4,7 @@
 //! bytes and feeds them to a [`LineSplitter`], then hands each line to a
 //! [`RotatingFile`] and a [`Ring`].
 
+mod query;
 mod ring;
 mod rotate;
 mod splitter;
@@ -11,6 +12,7 @@ mod splitter;
 mod testutil;
 
 pub use self::{
+    query::LogFilter,
     ring::{LogLine, Ring},
     rotate::RotatingFile,
     splitter::LineSplitter,

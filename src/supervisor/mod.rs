@@ -250,6 +250,7 @@ mod tests {
 
     fn sup() -> Supervisor {
         let config = Config {
+            http: None,
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),
