@@ -322,6 +322,27 @@ pub fn main() -> i32 {
         Cmd::Exec(a) => crate::exec::run(&a),
         Cmd::Check(a) => match config::load(&a.config) {
             Ok(cfg) => {
+                // What only the seccomp compiler knows (syscall names).
+                let problems: Vec<String> = cfg
+                    .services
+                    .iter()
+                    .filter_map(|(name, svc)| {
+                        let s = svc.isolation.seccomp.as_ref()?;
+                        crate::seccomp::compile(s).err().map(|e| {
+                            format!(
+                                "{}: services.{name}.isolation.seccomp: {e}",
+                                a.config.display()
+                            )
+                        })
+                    })
+                    .collect();
+                if !problems.is_empty() {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    eprintln!("{} problem(s) found", problems.len());
+                    return 2;
+                }
                 println!(
                     "{}: ok, {} services",
                     a.config.display(),

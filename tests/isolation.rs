@@ -215,3 +215,24 @@ fn an_unknown_user_stops_startup_with_the_service_named() {
         "{err}"
     );
 }
+
+#[test]
+fn check_names_an_unknown_syscall() {
+    let dir = TempDir::new("check-seccomp");
+    let cfg = dir.write(
+        "s.toml",
+        "[services.a]\ncommand = [\"true\"]\nisolation = { seccomp = { deny = [\"mkdri\"] } }\n",
+    );
+    let o = Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("services.a.isolation.seccomp: unknown syscall \"mkdri\"")
+            && err.contains("did you mean \"mkdir\"?"),
+        "{err}"
+    );
+}
