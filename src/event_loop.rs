@@ -64,6 +64,8 @@ enum TimerKey {
 /// A service's fds and output state.
 struct ServiceIo {
     plan: sys::spawn::Plan,
+    /// The running process's pidfd (signals without pid-reuse races).
+    pidfd: Option<std::os::fd::OwnedFd>,
     /// The service's cgroup leaf, when cgroups are in use.
     leaf: Option<crate::cgroup::Leaf>,
     groups: Vec<String>,
@@ -261,6 +263,7 @@ impl Runtime {
             };
             io.push(ServiceIo {
                 plan,
+                pidfd: None,
                 leaf: prepared.leaf,
                 groups: svc.groups.clone(),
                 forward: svc
@@ -455,6 +458,7 @@ impl Runtime {
         match sys::spawn::spawn(&io.plan, stdio, cgroup) {
             Ok(child) => {
                 let pid = child.pid;
+                self.io[i].pidfd = child.pidfd;
                 self.pids.insert(pid.as_raw(), i);
                 Event::Spawned { pid: pid.as_raw() }
             }
@@ -529,7 +533,15 @@ impl Runtime {
                 for (i, io) in self.io.iter().enumerate() {
                     if io.forward.contains(&Signal(sig)) {
                         if let Some(pid) = self.sup.services[i].state.pid() {
-                            let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal_of(sig));
+                            match &io.pidfd {
+                                Some(fd) => {
+                                    let _ = sys::process::pidfd_send_signal(fd.as_fd(), sig);
+                                }
+                                None => {
+                                    let _ =
+                                        nix::sys::signal::kill(Pid::from_raw(pid), signal_of(sig));
+                                }
+                            }
                         }
                     }
                 }
@@ -583,6 +595,7 @@ impl Runtime {
             };
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
+                    self.io[i].pidfd = None;
                     // Its last output belongs to this run: read it, and end
                     // a partial last line, so the next run starts a new line.
                     for s in 0..2 {

@@ -19,5 +19,10 @@ mod supervisor;
 mod users;
 
 fn main() {
+    // For hosts whose seccomp profile breaks clone3 in odd ways, and for
+    // tests of the fork path.
+    if std::env::var_os("SENTINEL_NO_CLONE3").is_some_and(|v| v == "1") {
+        sys::spawn::disable_clone3();
+    }
     std::process::exit(cli::main());
 }

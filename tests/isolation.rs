@@ -236,3 +236,76 @@ fn check_names_an_unknown_syscall() {
         "{err}"
     );
 }
+
+#[test]
+fn without_clone3_the_fork_path_isolates_too_and_refuses_a_pid_namespace() {
+    let o = Command::new(BIN)
+        .env("SENTINEL_NO_CLONE3", "1")
+        .args([
+            "exec",
+            "--unshare",
+            "net,uts,mount",
+            "--hostname",
+            "forked",
+            "--ro",
+            "/usr",
+            "--",
+        ])
+        .arg(probe())
+        .args(["--try", "write:/usr"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = probe_report(&out);
+    assert_eq!(r["hostname"], "forked");
+    assert_eq!(r["interfaces"], "lo");
+    assert_eq!(r["try.write:/usr"], "EROFS");
+    let o = Command::new(BIN)
+        .env("SENTINEL_NO_CLONE3", "1")
+        .args(["exec", "--unshare", "pid", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(126));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pid and user namespaces need clone3"), "{err}");
+}
+
+#[test]
+fn root_pivots_into_a_folder() {
+    let busybox = std::path::Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox-static is required; scripts/test installs it"
+    );
+    let dir = TempDir::new("rootfs");
+    for d in ["bin", "proc", "dev", "tmp"] {
+        std::fs::create_dir_all(dir.path(d)).unwrap();
+    }
+    std::fs::copy(busybox, dir.path("bin/busybox")).unwrap();
+    std::fs::write(dir.path("marker"), "inside the new root\n").unwrap();
+    let o = Command::new(BIN)
+        .args(["exec", "--unshare", "pid,mount", "--root"])
+        .arg(&dir.0)
+        .args([
+            "--",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "/bin/busybox cat /marker; echo pid=$$; /bin/busybox ls /",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("inside the new root\npid=1\n"), "{out}");
+    assert!(!out.contains("usr"), "the host's root is visible: {out}");
+}

@@ -15,3 +15,27 @@ pub fn ioprio() -> i32 {
     // SAFETY: plain syscall without pointers: IOPRIO_WHO_PROCESS (1), self.
     unsafe { libc::syscall(libc::SYS_ioprio_get, 1, 0) as i32 }
 }
+
+/// Send `sig` to the process behind `pidfd`: no pid-reuse race, since the
+/// pidfd names exactly that process, alive or zombie.
+pub fn pidfd_send_signal(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    sig: i32,
+) -> Result<(), nix::errno::Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain syscall: a valid fd we borrow, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(nix::errno::Errno::last())
+    } else {
+        Ok(())
+    }
+}
