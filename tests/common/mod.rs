@@ -195,12 +195,51 @@ impl Sentinel {
     }
 }
 
+/// The direct children of a process.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
 impl Drop for Sentinel {
+    /// Stop sentinel the way an operator would (SIGTERM: it stops every
+    /// service), so no test leaves processes behind; SIGKILL only if it
+    /// does not exit within the deadline.
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        if matches!(c.try_wait(), Ok(Some(_))) {
+            return;
         }
+        // Under `unshare --fork`, sentinel is the child of our child.
+        let me = c.id();
+        let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap_or_default();
+        let target = if comm.trim() == "sentinel" {
+            me
+        } else {
+            children_of(me).first().copied().unwrap_or(me)
+        };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(target as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10)); // poll until the deadline
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(target as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
