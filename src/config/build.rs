@@ -414,6 +414,7 @@ fn service(
 
     ServiceConfig {
         isolation,
+        lifecycle: Default::default(),
         command,
         workdir,
         env,

@@ -24,6 +24,7 @@
 mod build;
 mod envfile;
 mod isolation;
+mod lifecycle;
 mod model;
 mod node;
 mod raw;
@@ -33,6 +34,8 @@ mod values;
 mod yaml_src;
 
 pub use isolation::*;
+#[allow(unused_imports)] // until issue 4 wires them in
+pub use lifecycle::*;
 pub use model::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
 #[allow(unused_imports)]

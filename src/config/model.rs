@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::isolation::{Isolation, SliceConfig};
+use super::lifecycle::Lifecycle;
 use std::time::Duration;
 
 /// A whole config file, validated.
@@ -101,6 +102,8 @@ pub struct ServiceConfig {
     pub forward_signals: Option<Vec<Signal>>,
     /// cgroup, priorities, identity, namespaces, capabilities, seccomp.
     pub isolation: Isolation,
+    /// Type, readiness, health check, watchdog, dependencies.
+    pub lifecycle: Lifecycle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

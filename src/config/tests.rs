@@ -85,6 +85,7 @@ fn defaults() {
         *a,
         ServiceConfig {
             isolation: Default::default(),
+            lifecycle: Default::default(),
             command: vec!["/bin/true".to_string()],
             workdir: None,
             env: vec![],

@@ -233,6 +233,7 @@ mod tests {
     fn svc(groups: &[&str]) -> ServiceConfig {
         ServiceConfig {
             isolation: Default::default(),
+            lifecycle: Default::default(),
             command: vec!["true".into()],
             workdir: None,
             env: Vec::new(),
