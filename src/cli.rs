@@ -484,6 +484,7 @@ fn status_table(services: &[ServiceStatus]) -> String {
         .iter()
         .map(|s| {
             let last = match (&s.last_error, &s.last_exit) {
+                _ if s.waiting_for.is_some() => s.waiting_for.clone().unwrap_or_default(),
                 (Some(e), _) if s.state != "running" => e.clone(),
                 (_, Some(x)) => x.clone(),
                 _ => "-".into(),
@@ -863,6 +864,8 @@ mod tests {
             groups: vec![],
             log_dropped_bytes: 0,
             cgroup: None,
+            waiting_for: None,
+            healthy: None,
             log_bytes: 0,
             started_at_ms: None,
             stats: None,

@@ -85,6 +85,12 @@ pub struct ServiceStatus {
     /// Output bytes that could not be written to the log file (disk full).
     #[serde(default)]
     pub log_dropped_bytes: u64,
+    /// Why a waiting service waits (`waiting for db to be ready (it is starting)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// Health check: None without one or before its first result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
     /// The service's cgroup, when cgroups are in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,

@@ -964,6 +964,8 @@ impl Runtime {
             last_exit_code: s.last_exit.map(ExitStatus::as_code),
             last_error: s.last_error.clone(),
             groups: self.io[i].groups.clone(),
+            waiting_for: self.sup.waiting_for[i].clone(),
+            healthy: self.sup.healthy[i],
             cgroup: self.io[i]
                 .leaf
                 .as_ref()

@@ -525,6 +525,8 @@ mod tests {
             log_bytes: 100,
             started_at_ms: Some(1_700_000_000_500),
             cgroup: None,
+            waiting_for: None,
+            healthy: None,
             stats: None,
         }
     }

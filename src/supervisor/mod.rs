@@ -8,7 +8,7 @@ pub use service::{Action, Event, ExitStatus, Policy, Service, State};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, RestartPolicy};
+use crate::config::{Condition, Config, Readiness, RestartPolicy, ServiceKind};
 
 /// Which services a command acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +50,41 @@ pub struct Supervisor {
     autostart: Vec<bool>,
     shutdown: Option<Shutdown>,
     shutdown_timeout: Duration,
+    /// Each service's dependencies and what it waits for of them.
+    deps: Vec<Vec<(usize, Condition)>>,
+    /// Dependencies first; ties in file order. Shutdown goes backwards.
+    start_order: Vec<usize>,
+    /// Health check results (None: no check, or no result yet).
+    pub healthy: Vec<Option<bool>>,
+    /// Why a waiting service waits.
+    pub waiting_for: Vec<Option<String>>,
+    /// A restart restarts the services that depend on this one.
+    propagate: Vec<bool>,
 }
 
 /// An action for the service at an index.
 pub type Tagged = (usize, Action);
+
+fn tag(i: usize, actions: Vec<Action>) -> Vec<Tagged> {
+    actions.into_iter().map(|a| (i, a)).collect()
+}
+
+/// Dependencies before dependents, ties in file order (`check` has refused
+/// cycles; a service left in one would start last).
+fn topo_order(deps: &[Vec<(usize, Condition)>]) -> Vec<usize> {
+    let n = deps.len();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    while order.len() < n {
+        let next = (0..n)
+            .find(|&i| !placed[i] && deps[i].iter().all(|&(d, _)| placed[d]))
+            .or_else(|| (0..n).find(|&i| !placed[i]));
+        let Some(i) = next else { break };
+        placed[i] = true;
+        order.push(i);
+    }
+    order
+}
 
 impl Supervisor {
     pub fn new(config: &Config) -> Self {
@@ -64,24 +95,146 @@ impl Supervisor {
             for g in &svc.groups {
                 groups.entry(g.clone()).or_default().push(i);
             }
-            services.push(Service::new(
-                name.clone(),
-                Policy {
-                    restart: svc.restart,
-                    backoff: svc.backoff,
-                    stop_signal: svc.stop_signal,
-                    stop_timeout: svc.stop_timeout,
-                },
-            ));
+            let life = &svc.lifecycle;
+            let mut policy =
+                Policy::simple(svc.restart, svc.backoff, svc.stop_signal, svc.stop_timeout);
+            policy.ready_on_start = life.ready == Readiness::Started;
+            policy.start_timeout = life.start_timeout;
+            policy.oneshot = life.kind == ServiceKind::Oneshot;
+            policy.every = life.every;
+            services.push(Service::new(name.clone(), policy));
             autostart.push(svc.autostart);
         }
+        let index = |n: &str| config.services.iter().position(|(name, _)| name == n);
+        // `check` refuses unknown dependencies, so filter_map drops nothing.
+        let deps: Vec<Vec<(usize, Condition)>> = config
+            .services
+            .iter()
+            .map(|(_, svc)| {
+                svc.lifecycle
+                    .depends_on
+                    .iter()
+                    .filter_map(|(d, c)| index(d).map(|i| (i, *c)))
+                    .collect()
+            })
+            .collect();
+        let n = services.len();
         Supervisor {
+            start_order: topo_order(&deps),
+            deps,
+            healthy: vec![None; n],
+            waiting_for: vec![None; n],
+            propagate: config
+                .services
+                .iter()
+                .map(|(_, s)| s.lifecycle.propagate)
+                .collect(),
             services,
             groups,
             autostart,
             shutdown: None,
             shutdown_timeout: config.supervisor.shutdown_timeout,
         }
+    }
+
+    /// Why `i` cannot start yet: the first unmet dependency, or None.
+    fn unmet(&self, i: usize) -> Option<String> {
+        self.deps[i].iter().find_map(|&(d, cond)| {
+            let s = &self.services[d].state;
+            let ok = match cond {
+                Condition::Started => {
+                    matches!(
+                        s,
+                        State::Starting { .. } | State::Running { .. } | State::Completed { .. }
+                    )
+                }
+                Condition::Ready => matches!(s, State::Running { .. } | State::Completed { .. }),
+                Condition::Healthy => {
+                    self.healthy[d] == Some(true)
+                        && matches!(s, State::Running { .. } | State::Starting { .. })
+                }
+                Condition::Completed => matches!(s, State::Completed { .. }),
+            };
+            let want = match cond {
+                Condition::Started => "started",
+                Condition::Ready => "ready",
+                Condition::Healthy => "healthy",
+                Condition::Completed => "completed",
+            };
+            (!ok).then(|| {
+                format!(
+                    "waiting for {} to be {want} (it is {})",
+                    self.services[d].name,
+                    s.name()
+                )
+            })
+        })
+    }
+
+    /// Start `i` now if its dependencies allow, else mark it waiting.
+    fn start_or_wait(&mut self, i: usize, event: Event, now: Instant) -> Vec<Tagged> {
+        match self.unmet(i) {
+            Some(why) if self.services[i].state.is_down() => {
+                self.services[i].state = State::Waiting;
+                self.waiting_for[i] = Some(why);
+                Vec::new()
+            }
+            _ => {
+                self.waiting_for[i] = None;
+                tag(i, self.services[i].handle(event, now))
+            }
+        }
+    }
+
+    /// Start the waiting services whose dependencies are now there, in order.
+    fn advance_waiting(&mut self, now: Instant) -> Vec<Tagged> {
+        let mut out = Vec::new();
+        if self.shutdown.is_some() {
+            return out;
+        }
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for k in 0..self.start_order.len() {
+                let i = self.start_order[k];
+                if self.services[i].state != State::Waiting {
+                    continue;
+                }
+                match self.unmet(i) {
+                    None => {
+                        self.waiting_for[i] = None;
+                        // Leave `Waiting` now: the spawn's answer comes later.
+                        self.services[i].state = State::Stopped;
+                        out.extend(tag(i, self.services[i].handle(Event::Start, now)));
+                        progress = true;
+                    }
+                    Some(why) => self.waiting_for[i] = Some(why),
+                }
+            }
+        }
+        out
+    }
+
+    /// A health check result changed (the loop runs the checks).
+    #[allow(dead_code)] // called by the loop once health checks are wired in (issue 4)
+    pub fn set_health(&mut self, i: usize, healthy: Option<bool>, now: Instant) -> Vec<Tagged> {
+        self.healthy[i] = healthy;
+        self.advance_waiting(now)
+    }
+
+    /// The services that depend on `i`, directly or not.
+    fn dependents(&self, i: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        let mut todo = vec![i];
+        while let Some(d) = todo.pop() {
+            for (j, deps) in self.deps.iter().enumerate() {
+                if deps.iter().any(|&(x, _)| x == d) && !out.contains(&j) && j != i {
+                    out.push(j);
+                    todo.push(j);
+                }
+            }
+        }
+        out
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
@@ -115,7 +268,8 @@ impl Supervisor {
     /// Start every autostart service, in order.
     pub fn start_all(&mut self, now: Instant) -> Vec<Tagged> {
         let mut out = Vec::new();
-        for i in 0..self.services.len() {
+        for k in 0..self.start_order.len() {
+            let i = self.start_order[k];
             if self.autostart[i] {
                 out.extend(self.handle(i, Event::Start, now));
             }
@@ -125,11 +279,26 @@ impl Supervisor {
 
     /// Feed one service an event.
     pub fn handle(&mut self, i: usize, event: Event, now: Instant) -> Vec<Tagged> {
-        let mut out: Vec<Tagged> = self.services[i]
-            .handle(event, now)
-            .into_iter()
-            .map(|a| (i, a))
-            .collect();
+        let mut out = match event {
+            Event::Start => self.start_or_wait(i, Event::Start, now),
+            Event::Restart => {
+                let mut out = self.start_or_wait(i, Event::Restart, now);
+                if self.propagate[i] {
+                    for j in self.dependents(i) {
+                        if !self.services[j].state.is_down() {
+                            out.extend(tag(j, self.services[j].handle(Event::Restart, now)));
+                        }
+                    }
+                }
+                out
+            }
+            Event::Stop => {
+                self.waiting_for[i] = None;
+                tag(i, self.services[i].handle(Event::Stop, now))
+            }
+            other => tag(i, self.services[i].handle(other, now)),
+        };
+        out.extend(self.advance_waiting(now));
         out.extend(self.advance_shutdown(now));
         out
     }
@@ -145,7 +314,10 @@ impl Supervisor {
         }
         let mut out = Vec::new();
         for i in 0..self.services.len() {
-            if matches!(self.services[i].state, State::Backoff { .. }) {
+            if matches!(
+                self.services[i].state,
+                State::Backoff { .. } | State::Waiting | State::Completed { next: Some(_) }
+            ) {
                 out.extend(
                     self.services[i]
                         .handle(Event::Stop, now)
@@ -156,7 +328,7 @@ impl Supervisor {
         }
         self.shutdown = Some(Shutdown {
             deadline: now + self.shutdown_timeout,
-            pending: (0..self.services.len()).collect(),
+            pending: self.start_order.clone(),
             current: None,
             killed: false,
         });
@@ -364,5 +536,158 @@ mod tests {
             );
         }
         assert!(s.shutdown_complete());
+    }
+
+    fn stack() -> Supervisor {
+        use crate::config::{Condition, Lifecycle, Readiness, ServiceKind};
+        let mut db = svc(&[]);
+        db.lifecycle = Lifecycle {
+            ready: Readiness::Notify,
+            ..Lifecycle::default()
+        };
+        let mut migrate = svc(&[]);
+        migrate.lifecycle = Lifecycle {
+            kind: ServiceKind::Oneshot,
+            depends_on: vec![("db".into(), Condition::Ready)],
+            ..Lifecycle::default()
+        };
+        let mut web = svc(&[]);
+        web.lifecycle = Lifecycle {
+            depends_on: vec![("migrate".into(), Condition::Completed)],
+            ..Lifecycle::default()
+        };
+        // Written in the "wrong" order: the graph decides.
+        let config = Config {
+            slices: Vec::new(),
+            supervisor: SupervisorConfig {
+                cgroup_root: "sentinel".into(),
+                log_dir: None,
+                socket: None,
+                socket_allow_uids: Vec::new(),
+                shutdown_timeout: Duration::from_secs(30),
+                echo_logs: None,
+                forward_signals: Vec::new(),
+                log: LogConfig::default(),
+            },
+            http: None,
+            services: vec![
+                ("web".into(), web),
+                ("migrate".into(), migrate),
+                ("db".into(), db),
+            ],
+        };
+        Supervisor::new(&config)
+    }
+
+    fn spawned(a: &[Tagged]) -> Vec<usize> {
+        a.iter()
+            .filter(|(_, a)| *a == Action::Spawn)
+            .map(|(i, _)| *i)
+            .collect()
+    }
+
+    #[test]
+    fn a_stack_starts_in_dependency_order_with_reasons() {
+        let (web, migrate, db) = (0, 1, 2);
+        let mut s = stack();
+        let t0 = Instant::now();
+        assert_eq!(spawned(&s.start_all(t0)), vec![db]);
+        assert_eq!(s.services[web].state, State::Waiting);
+        assert_eq!(
+            s.waiting_for[migrate].as_deref(),
+            Some("waiting for db to be ready (it is stopped)")
+        );
+        s.handle(db, Event::Spawned { pid: 10 }, t0);
+        assert_eq!(
+            s.waiting_for[migrate].as_deref(),
+            Some("waiting for db to be ready (it is starting)")
+        );
+        // db ready: migrate runs; web still waits for it to complete.
+        assert_eq!(spawned(&s.handle(db, Event::Ready, t0)), vec![migrate]);
+        s.handle(migrate, Event::Spawned { pid: 11 }, t0);
+        assert_eq!(s.services[web].state, State::Waiting);
+        // A failed migration retries; web keeps waiting.
+        s.handle(
+            migrate,
+            Event::Exited {
+                status: ExitStatus::Code(1),
+            },
+            t0,
+        );
+        assert_eq!(s.services[web].state, State::Waiting);
+        s.handle(migrate, Event::Deadline, t0 + Duration::from_secs(1));
+        s.handle(migrate, Event::Spawned { pid: 12 }, t0);
+        assert_eq!(
+            spawned(&s.handle(
+                migrate,
+                Event::Exited {
+                    status: ExitStatus::Code(0)
+                },
+                t0
+            )),
+            vec![web]
+        );
+        assert_eq!(s.services[migrate].state.name(), "completed");
+        assert_eq!(s.waiting_for[web], None);
+        s.handle(web, Event::Spawned { pid: 13 }, t0);
+
+        // Shutdown: web before db (migrate is already down).
+        let a = s.begin_shutdown(t0);
+        assert_eq!(stop_signals(&a), vec![web]);
+        let a = s.handle(
+            web,
+            Event::Exited {
+                status: ExitStatus::Code(0),
+            },
+            t0,
+        );
+        assert_eq!(stop_signals(&a), vec![db]);
+    }
+
+    #[test]
+    fn healthy_condition_and_propagated_restart() {
+        use crate::config::{Condition, Lifecycle};
+        let mut db = svc(&[]);
+        db.lifecycle.propagate = true;
+        let mut api = svc(&[]);
+        api.lifecycle = Lifecycle {
+            depends_on: vec![("db".into(), Condition::Healthy)],
+            ..Lifecycle::default()
+        };
+        let mut config = stack_config();
+        config.services = vec![("db".into(), db), ("api".into(), api)];
+        let mut s = Supervisor::new(&config);
+        let t0 = Instant::now();
+        assert_eq!(spawned(&s.start_all(t0)), vec![0]);
+        s.handle(0, Event::Spawned { pid: 1 }, t0);
+        assert!(s.waiting_for[1]
+            .as_deref()
+            .unwrap()
+            .contains("db to be healthy"));
+        assert_eq!(spawned(&s.set_health(0, Some(true), t0)), vec![1]);
+        s.handle(1, Event::Spawned { pid: 2 }, t0);
+        // Restarting db restarts api too.
+        let a = s.handle(0, Event::Restart, t0);
+        assert_eq!(stop_signals(&a), vec![0, 1]);
+    }
+
+    fn stack_config() -> Config {
+        let mut c = Config {
+            slices: Vec::new(),
+            supervisor: SupervisorConfig {
+                cgroup_root: "sentinel".into(),
+                log_dir: None,
+                socket: None,
+                socket_allow_uids: Vec::new(),
+                shutdown_timeout: Duration::from_secs(30),
+                echo_logs: None,
+                forward_signals: Vec::new(),
+                log: LogConfig::default(),
+            },
+            http: None,
+            services: Vec::new(),
+        };
+        c.services.clear();
+        c
     }
 }

@@ -43,6 +43,9 @@ impl std::fmt::Display for ExitStatus {
 pub enum AfterStop {
     Stay,
     Restart,
+    /// It was stopped because it failed (not ready in time, unhealthy, a
+    /// silent watchdog): count a failure and restart by policy.
+    Fail,
 }
 
 /// Where a service is in its life.
@@ -50,7 +53,11 @@ pub enum AfterStop {
 pub enum State {
     /// Not running and not going to run until started.
     Stopped,
-    /// Its process runs.
+    /// Asked to start; its dependencies are not there yet (the table says why).
+    Waiting,
+    /// Exec'd, not ready yet; a failed start at `deadline` (start_timeout).
+    Starting { pid: i32, deadline: Option<Instant> },
+    /// Its process runs and is ready.
     Running { pid: i32 },
     /// `stop_signal` sent; SIGKILL at `deadline` unless it exits first.
     Stopping {
@@ -63,6 +70,8 @@ pub enum State {
     Backoff { until: Instant },
     /// Ended for good with success (restart policy says no more).
     Exited,
+    /// A oneshot that exited 0; with `every`, it runs again at `next`.
+    Completed { next: Option<Instant> },
     /// Ended for good with a failure (restart policy says no more).
     Failed,
 }
@@ -72,29 +81,44 @@ impl State {
     pub fn name(&self) -> &'static str {
         match self {
             State::Stopped => "stopped",
+            State::Waiting => "waiting",
+            State::Starting { .. } => "starting",
             State::Running { .. } => "running",
             State::Stopping { .. } => "stopping",
             State::Backoff { .. } => "backoff",
             State::Exited => "exited",
+            State::Completed { .. } => "completed",
             State::Failed => "failed",
         }
     }
 
     pub fn pid(&self) -> Option<i32> {
         match *self {
-            State::Running { pid } | State::Stopping { pid, .. } => Some(pid),
+            State::Running { pid } | State::Starting { pid, .. } | State::Stopping { pid, .. } => {
+                Some(pid)
+            }
             _ => None,
         }
     }
 
     /// Neither running nor about to run (shutdown waits for this).
     pub fn is_down(&self) -> bool {
-        matches!(self, State::Stopped | State::Exited | State::Failed)
+        matches!(
+            self,
+            State::Stopped
+                | State::Waiting
+                | State::Exited
+                | State::Failed
+                | State::Completed { .. }
+        )
     }
 }
 
 /// What happens to a service.
 #[derive(Debug, Clone, PartialEq)]
+// Ready, Unhealthy and WatchdogTimeout come from the loop once the health
+// module is wired in (issue 4); until then only tests send them.
+#[allow(dead_code)]
 pub enum Event {
     /// Start now (autostart, `start`); in backoff, skip the wait.
     Start,
@@ -108,6 +132,13 @@ pub enum Event {
     SpawnFailed { error: String },
     /// Its process exited.
     Exited { status: ExitStatus },
+    /// It reported ready (sd_notify, the ready fd, a first passing health
+    /// check); ignored unless starting.
+    Ready,
+    /// Its health check failed `retries` times and `on_unhealthy = "restart"`.
+    Unhealthy { reason: String },
+    /// No sd_notify `WATCHDOG=1` within `watchdog`.
+    WatchdogTimeout,
     /// Its deadline passed.
     Deadline,
 }
@@ -132,6 +163,34 @@ pub struct Policy {
     pub backoff: Backoff,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    /// Ready as soon as exec'd (`ready = "started"`).
+    pub ready_on_start: bool,
+    pub start_timeout: Option<Duration>,
+    /// A oneshot: exit 0 completes it.
+    pub oneshot: bool,
+    /// A oneshot runs again this long after completing.
+    pub every: Option<Duration>,
+}
+
+impl Policy {
+    /// A long-running service, ready once exec'd.
+    pub fn simple(
+        restart: RestartPolicy,
+        backoff: Backoff,
+        stop_signal: Signal,
+        stop_timeout: Duration,
+    ) -> Policy {
+        Policy {
+            restart,
+            backoff,
+            stop_signal,
+            stop_timeout,
+            ready_on_start: true,
+            start_timeout: None,
+            oneshot: false,
+            every: None,
+        }
+    }
 }
 
 /// One service's state and counters.
@@ -169,6 +228,8 @@ impl Service {
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Backoff { until } => Some(until),
+            State::Starting { deadline, .. } => deadline,
+            State::Completed { next } => next,
             State::Stopping {
                 deadline,
                 killed: false,
@@ -184,34 +245,71 @@ impl Service {
         match (&self.state, event) {
             // Start
             (
-                State::Stopped | State::Exited | State::Failed | State::Backoff { .. },
-                Event::Start,
-            )
-            | (
-                State::Stopped | State::Exited | State::Failed | State::Backoff { .. },
-                Event::Restart,
+                State::Stopped
+                | State::Waiting
+                | State::Exited
+                | State::Failed
+                | State::Completed { .. }
+                | State::Backoff { .. },
+                Event::Start | Event::Restart,
             ) => {
                 self.next_delay = self.policy.backoff.initial;
                 out.push(Action::Spawn);
             }
-            (State::Running { .. }, Event::Start) => {}
+            (State::Running { .. } | State::Starting { .. }, Event::Start) => {}
             (State::Stopping { .. }, Event::Start) => self.set_after_stop(AfterStop::Restart),
 
             // Stop / restart a running process
-            (&State::Running { pid }, Event::Stop) => {
+            (&State::Running { pid } | &State::Starting { pid, .. }, Event::Stop) => {
                 self.begin_stop(pid, AfterStop::Stay, now, &mut out)
             }
-            (&State::Running { pid }, Event::Restart) => {
+            (&State::Running { pid } | &State::Starting { pid, .. }, Event::Restart) => {
                 self.begin_stop(pid, AfterStop::Restart, now, &mut out)
             }
             (State::Stopping { .. }, Event::Stop) => self.set_after_stop(AfterStop::Stay),
             (State::Stopping { .. }, Event::Restart) => self.set_after_stop(AfterStop::Restart),
-            (State::Backoff { .. }, Event::Stop) => self.state = State::Stopped,
+            (State::Backoff { .. } | State::Waiting | State::Completed { .. }, Event::Stop) => {
+                self.state = State::Stopped
+            }
             (State::Stopped | State::Exited | State::Failed, Event::Stop) => {}
+
+            // Readiness, health, watchdog
+            (&State::Starting { pid, .. }, Event::Ready) => {
+                self.state = State::Running { pid };
+                out.push(Action::Log(format!("{}: ready", self.name)));
+            }
+            (_, Event::Ready) => {}
+            (
+                &State::Running { pid } | &State::Starting { pid, .. },
+                Event::Unhealthy { reason },
+            ) => {
+                out.push(Action::Log(format!(
+                    "{}: unhealthy ({reason}); restarting",
+                    self.name
+                )));
+                self.last_error = Some(format!("unhealthy: {reason}"));
+                self.begin_stop(pid, AfterStop::Fail, now, &mut out);
+            }
+            (&State::Running { pid } | &State::Starting { pid, .. }, Event::WatchdogTimeout) => {
+                out.push(Action::Log(format!(
+                    "{}: watchdog timeout; restarting",
+                    self.name
+                )));
+                self.last_error = Some("watchdog timeout: no WATCHDOG=1 in time".into());
+                self.begin_stop(pid, AfterStop::Fail, now, &mut out);
+            }
+            (_, Event::Unhealthy { .. } | Event::WatchdogTimeout) => {}
 
             // Spawn results
             (_, Event::Spawned { pid }) => {
-                self.state = State::Running { pid };
+                self.state = if self.policy.ready_on_start {
+                    State::Running { pid }
+                } else {
+                    State::Starting {
+                        pid,
+                        deadline: self.policy.start_timeout.map(|t| now + t),
+                    }
+                };
                 self.started_at = Some((now, std::time::SystemTime::now()));
                 self.last_error = None;
             }
@@ -226,11 +324,21 @@ impl Service {
             }
 
             // Exits
-            (&State::Running { pid }, Event::Exited { status }) => {
+            (&State::Running { pid } | &State::Starting { pid, .. }, Event::Exited { status }) => {
                 let ran = self.ran_for(now);
                 self.last_exit = Some(status);
                 self.started_at = None;
                 out.push(Action::KillGroup { pgid: pid });
+                if self.policy.oneshot && status.success() {
+                    let next = self.policy.every.map(|e| now + e);
+                    out.push(Action::Log(match self.policy.every {
+                        Some(e) => format!("{}: completed; next run in {e:?}", self.name),
+                        None => format!("{}: completed", self.name),
+                    }));
+                    self.next_delay = self.policy.backoff.initial;
+                    self.state = State::Completed { next };
+                    return out;
+                }
                 let restart = match self.policy.restart {
                     RestartPolicy::Always => true,
                     RestartPolicy::OnFailure => !status.success(),
@@ -261,12 +369,50 @@ impl Service {
                         self.next_delay = self.policy.backoff.initial;
                         out.push(Action::Spawn);
                     }
+                    AfterStop::Fail if self.policy.restart == RestartPolicy::Never => {
+                        out.push(Action::Log(format!(
+                            "{}: not restarting (restart = never)",
+                            self.name
+                        )));
+                        self.state = State::Failed;
+                    }
+                    AfterStop::Fail => {
+                        let ran = self.ran_for(now);
+                        self.after_failure(true, ran, now, &mut out);
+                    }
                 }
             }
             (_, Event::Exited { .. }) => {}
 
             // Deadlines
             (&State::Backoff { until }, Event::Deadline) if now >= until => out.push(Action::Spawn),
+            (&State::Completed { next: Some(at) }, Event::Deadline) if now >= at => {
+                out.push(Action::Spawn)
+            }
+            (
+                &State::Starting {
+                    pid,
+                    deadline: Some(at),
+                },
+                Event::Deadline,
+            ) if now >= at => {
+                let limit = self.policy.start_timeout.unwrap_or_default();
+                out.push(Action::Log(format!(
+                    "{}: not ready within {limit:?} (start_timeout); killing it",
+                    self.name
+                )));
+                self.last_error = Some(format!("not ready within {limit:?} (start_timeout)"));
+                out.push(Action::Signal {
+                    pid,
+                    signal: Signal::KILL,
+                });
+                self.state = State::Stopping {
+                    pid,
+                    deadline: at,
+                    killed: true,
+                    then: AfterStop::Fail,
+                };
+            }
             (
                 &State::Stopping {
                     pid,
@@ -302,6 +448,7 @@ impl Service {
     pub fn kill_now(&mut self, now: Instant) -> Vec<Action> {
         match self.state {
             State::Running { pid }
+            | State::Starting { pid, .. }
             | State::Stopping {
                 pid, killed: false, ..
             } => {
@@ -316,7 +463,7 @@ impl Service {
                     signal: Signal::KILL,
                 }]
             }
-            State::Backoff { .. } => {
+            State::Backoff { .. } | State::Waiting | State::Completed { .. } => {
                 self.state = State::Stopped;
                 Vec::new()
             }
@@ -400,17 +547,17 @@ mod tests {
     }
 
     fn policy(restart: RestartPolicy) -> Policy {
-        Policy {
+        Policy::simple(
             restart,
-            backoff: Backoff {
+            Backoff {
                 initial: ms(100),
                 max: ms(1000),
                 factor: 2.0,
                 reset_after: Duration::from_secs(10),
             },
-            stop_signal: Signal::TERM,
-            stop_timeout: Duration::from_secs(5),
-        }
+            Signal::TERM,
+            Duration::from_secs(5),
+        )
     }
 
     fn running(restart: RestartPolicy, t0: Instant) -> Service {
@@ -701,5 +848,142 @@ mod tests {
             t0,
         );
         assert_eq!(s.state, State::Stopped);
+    }
+
+    #[test]
+    fn notify_readiness_waits_and_start_timeout_fails_the_start() {
+        let t0 = Instant::now();
+        let mut p = policy(RestartPolicy::Always);
+        p.ready_on_start = false;
+        p.start_timeout = Some(Duration::from_secs(2));
+        let mut s = Service::new("db".into(), p);
+        s.handle(Event::Start, t0);
+        s.handle(Event::Spawned { pid: 9 }, t0);
+        assert_eq!(
+            s.state,
+            State::Starting {
+                pid: 9,
+                deadline: Some(t0 + Duration::from_secs(2))
+            }
+        );
+        assert_eq!(s.state.name(), "starting");
+        // Ready in time: running, and the deadline is gone.
+        s.handle(Event::Ready, t0 + ms(500));
+        assert_eq!(s.state, State::Running { pid: 9 });
+        assert_eq!(s.deadline(), None);
+
+        // Next run: never ready. At the deadline: SIGKILL, then a failure
+        // that goes through backoff.
+        s.handle(Event::Restart, t0 + ms(600));
+        s.handle(
+            Event::Exited {
+                status: ExitStatus::Signal(15),
+            },
+            t0 + ms(600),
+        );
+        s.handle(Event::Spawned { pid: 10 }, t0 + ms(600));
+        assert!(s.handle(Event::Deadline, t0 + ms(2599)).is_empty());
+        let a = s.handle(Event::Deadline, t0 + ms(2600));
+        assert!(
+            a.contains(&Action::Signal {
+                pid: 10,
+                signal: Signal::KILL
+            }),
+            "{a:?}"
+        );
+        assert!(s.last_error.as_deref().unwrap().contains("start_timeout"));
+        s.handle(
+            Event::Exited {
+                status: ExitStatus::Signal(9),
+            },
+            t0 + ms(2601),
+        );
+        assert!(matches!(s.state, State::Backoff { .. }), "{:?}", s.state);
+        assert_eq!(s.restarts, 1);
+    }
+
+    #[test]
+    fn unhealthy_and_watchdog_restart_through_backoff() {
+        let t0 = Instant::now();
+        let mut s = running(RestartPolicy::Always, t0);
+        let a = s.handle(
+            Event::Unhealthy {
+                reason: "HTTP 503".into(),
+            },
+            t0,
+        );
+        assert_eq!(
+            a[1],
+            Action::Signal {
+                pid: 42,
+                signal: Signal::TERM
+            }
+        );
+        assert_eq!(s.last_error.as_deref(), Some("unhealthy: HTTP 503"));
+        s.handle(
+            Event::Exited {
+                status: ExitStatus::Signal(15),
+            },
+            t0 + ms(10),
+        );
+        assert_eq!(
+            s.state,
+            State::Backoff {
+                until: t0 + ms(110)
+            }
+        );
+        s.handle(Event::Deadline, t0 + ms(110));
+        s.handle(Event::Spawned { pid: 43 }, t0 + ms(110));
+        s.handle(Event::WatchdogTimeout, t0 + ms(200));
+        assert!(matches!(
+            s.state,
+            State::Stopping {
+                then: AfterStop::Fail,
+                ..
+            }
+        ));
+        // Not restarted under `never`: failed.
+        let mut n = running(RestartPolicy::Never, t0);
+        n.handle(Event::Unhealthy { reason: "x".into() }, t0);
+        n.handle(
+            Event::Exited {
+                status: ExitStatus::Signal(15),
+            },
+            t0,
+        );
+        assert_eq!(n.state, State::Failed);
+    }
+
+    #[test]
+    fn oneshot_completes_and_repeats_every() {
+        let t0 = Instant::now();
+        let mut p = policy(RestartPolicy::OnFailure);
+        p.oneshot = true;
+        p.every = Some(Duration::from_secs(3600));
+        let mut s = Service::new("migrate".into(), p);
+        s.handle(Event::Start, t0);
+        s.handle(Event::Spawned { pid: 5 }, t0);
+        // A failure retries by policy.
+        s.handle(
+            Event::Exited {
+                status: ExitStatus::Code(1),
+            },
+            t0 + ms(50),
+        );
+        assert!(matches!(s.state, State::Backoff { .. }));
+        s.handle(Event::Deadline, t0 + ms(150));
+        s.handle(Event::Spawned { pid: 6 }, t0 + ms(150));
+        // Exit 0 completes it, and schedules the next run.
+        s.handle(
+            Event::Exited {
+                status: ExitStatus::Code(0),
+            },
+            t0 + ms(200),
+        );
+        let next = t0 + ms(200) + Duration::from_secs(3600);
+        assert_eq!(s.state, State::Completed { next: Some(next) });
+        assert!(s.state.is_down());
+        assert!(s.handle(Event::Deadline, next - ms(1)).is_empty());
+        assert_eq!(s.handle(Event::Deadline, next), vec![Action::Spawn]);
     }
 }
