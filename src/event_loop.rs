@@ -455,7 +455,7 @@ impl Runtime {
             dir: l.dir_fd(),
             procs: l.procs_fd(),
         });
-        match sys::spawn::spawn(&io.plan, stdio, cgroup) {
+        match sys::spawn::spawn(&io.plan, &stdio, cgroup) {
             Ok(child) => {
                 let pid = child.pid;
                 self.io[i].pidfd = child.pidfd;

@@ -306,7 +306,7 @@ pub fn run(a: &ExecArgs) -> i32 {
         dir: l.dir_fd(),
         procs: l.procs_fd(),
     });
-    let child = match sys::spawn::spawn(&plan, [sys::spawn::Stdio::Inherit; 3], cgroup) {
+    let child = match sys::spawn::spawn(&plan, &[sys::spawn::Stdio::Inherit; 3], cgroup) {
         Ok(child) => child.pid,
         Err(e) => {
             eprintln!("sentinel exec: {}: {e}", argv[0]);

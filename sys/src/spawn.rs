@@ -475,7 +475,11 @@ pub fn disable_clone3() {
     CLONE3_UNUSABLE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Fork and exec `plan`, with `stdio` as the child's fds 0, 1, 2, started
+/// Most fds a child is given (`fds`: 0, 1, 2 and up to 13 more).
+pub const MAX_FDS: usize = 16;
+
+/// Fork and exec `plan`, with `stdio[n]` as the child's fd `n` (0, 1, 2 are
+/// stdio; more are passed on at 3, 4, ...: a readiness pipe, sockets), started
 /// inside `cgroup` when given.
 ///
 /// Returns the child once `execve` has succeeded. On failure the child has
@@ -483,7 +487,7 @@ pub fn disable_clone3() {
 /// must not have other threads (sentinel has one).
 pub fn spawn(
     plan: &Plan,
-    stdio: [Stdio<'_>; 3],
+    stdio: &[Stdio<'_>],
     cgroup: Option<Cgroup<'_>>,
 ) -> Result<Child, SpawnError> {
     let fail = |step, errno, detail: &str| SpawnError {
@@ -504,10 +508,20 @@ pub fn spawn(
     } else {
         None
     };
-    let stdio_fds = stdio.map(|s| match s {
-        Stdio::Inherit => -1,
-        Stdio::Fd(fd) => fd.as_raw_fd(),
-    });
+    if stdio.len() > MAX_FDS {
+        return Err(fail(
+            Step::Stdio,
+            Errno::EMFILE,
+            "more than 16 fds for a child",
+        ));
+    }
+    let mut raw = [-1; MAX_FDS];
+    for (slot, s) in raw.iter_mut().zip(stdio) {
+        if let Stdio::Fd(fd) = s {
+            *slot = fd.as_raw_fd();
+        }
+    }
+    let stdio_fds = (raw, stdio.len());
     let barrier_r = barrier.as_ref().map_or(-1, |(r, _)| r.as_raw_fd());
     let report = report_w.as_raw_fd();
 
@@ -818,7 +832,7 @@ fn capset(report: RawFd, mask_eff: u64, mask_perm: u64, mask_inh: u64, index: u3
 /// clone3 would have made, which the child then unshares itself.
 fn child_main(
     plan: &Plan,
-    stdio: [RawFd; 3],
+    stdio: ([RawFd; MAX_FDS], usize),
     report: RawFd,
     barrier: RawFd,
     fork_path: Option<(Option<RawFd>, i32)>,
@@ -1012,13 +1026,16 @@ fn child_main(
         unsafe { libc::close(s) };
     }
 
-    // 7. stdio. First move every source above 2 so that a source that is
-    //    itself 0, 1 or 2 is not overwritten by an earlier dup2.
-    let mut moved = [-1; 3];
+    // 7. stdio and passed fds. First move every source above the targets,
+    //    so that a source that is itself a target is not overwritten by an
+    //    earlier dup2.
+    let (stdio, count) = stdio;
+    let stdio = &stdio[..count];
+    let mut moved = [-1; MAX_FDS];
     for (i, &fd) in stdio.iter().enumerate() {
         if fd >= 0 {
             // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd the parent keeps open.
-            let m = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+            let m = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, MAX_FDS as libc::c_int) };
             if m < 0 {
                 child_fail(report, Step::Stdio, errno());
             }
@@ -1026,19 +1043,21 @@ fn child_main(
         }
     }
     for (target, &fd) in moved.iter().enumerate() {
-        // SAFETY: dup2 onto 0..2 from an fd we own; clears close-on-exec.
+        // SAFETY: dup2 onto a target from an fd we own; clears close-on-exec.
         if fd >= 0 && unsafe { libc::dup2(fd, target as RawFd) } < 0 {
             child_fail(report, Step::Stdio, errno());
         }
     }
-    // Nothing else crosses execve: mark every fd above 2 close-on-exec
-    // (guards against fds leaked to sentinel by whoever started it).
+    // Nothing else crosses execve: mark every fd above the passed ones
+    // close-on-exec (guards against fds leaked to sentinel by whoever
+    // started it).
+    let first_free = count.max(3) as u32;
     // SAFETY: plain syscall without pointers; ENOSYS on old kernels is fine
     // because sentinel opens all its own fds with O_CLOEXEC.
     unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first_free,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
@@ -1178,7 +1197,7 @@ mod tests {
         let null = dev_null().unwrap();
         let pid = spawn(
             plan,
-            [
+            &[
                 Stdio::Fd(null.as_fd()),
                 Stdio::Fd(w.as_fd()),
                 Stdio::Inherit,
@@ -1238,7 +1257,7 @@ mod tests {
     #[test]
     fn missing_program_names_exec_and_enoent() {
         let plan = Plan::new(&argv(&["no-such-program-xyz"]), &env(), None, Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
+        let err = spawn(&plan, &[Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!(err.step, Step::Exec);
         assert_eq!(err.errno, Errno::ENOENT);
         assert!(err.is_not_found());
@@ -1251,7 +1270,7 @@ mod tests {
     #[test]
     fn not_executable_is_eacces() {
         let plan = Plan::new(&argv(&["/etc/passwd"]), &env(), None, Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
+        let err = spawn(&plan, &[Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!((err.step, err.errno), (Step::Exec, Errno::EACCES));
         assert!(!err.is_not_found());
     }
@@ -1259,7 +1278,7 @@ mod tests {
     #[test]
     fn bad_workdir_names_chdir() {
         let plan = Plan::new(&argv(&["true"]), &env(), Some("/no/such/dir"), Session::New).unwrap();
-        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
+        let err = spawn(&plan, &[Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "chdir(/no/such/dir): No such file or directory"
@@ -1415,7 +1434,7 @@ mod tests {
                 }],
                 ..Setup::default()
             });
-        let err = spawn(&plan, [Stdio::Inherit; 3], None).unwrap_err();
+        let err = spawn(&plan, &[Stdio::Inherit; 3], None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "mount(/no/such/dir): No such file or directory"
@@ -1492,5 +1511,40 @@ mod tests {
             .trim()
             .parse()
             .unwrap()
+    }
+
+    #[test]
+    fn a_fourth_fd_arrives_as_fd_3() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let plan = Plan::new(
+            &argv(&["sh", "-c", "echo ready >&3; ls /proc/self/fd | wc -l"]),
+            &env(),
+            None,
+            Session::New,
+        )
+        .unwrap();
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let child = spawn(
+            &plan,
+            &[
+                Stdio::Inherit,
+                Stdio::Fd(out_w.as_fd()),
+                Stdio::Inherit,
+                Stdio::Fd(w.as_fd()),
+            ],
+            None,
+        )
+        .unwrap();
+        drop((w, out_w));
+        let mut got = String::new();
+        std::fs::File::from(r).read_to_string(&mut got).unwrap();
+        let mut listing = String::new();
+        std::fs::File::from(out_r)
+            .read_to_string(&mut listing)
+            .unwrap();
+        nix::sys::wait::waitpid(child.pid, None).unwrap();
+        assert_eq!(got, "ready\n");
+        // 0..3 and the fd `ls` opens: nothing else leaked.
+        assert_eq!(listing.trim(), "5");
     }
 }
