@@ -19,6 +19,8 @@
 // Until the event loop wires these in (issue 4).
 #![allow(dead_code, unused_imports)]
 
+mod net;
 mod state;
 
+pub use net::{reason, resolve, HttpProbe, NetProbe, TcpProbe, INTEREST, MAX_RESPONSE};
 pub use state::{HealthState, Transition, FIRST_CHECK_AFTER};
