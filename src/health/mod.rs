@@ -20,7 +20,12 @@
 #![allow(dead_code, unused_imports)]
 
 mod net;
+mod notify;
 mod state;
 
 pub use net::{reason, resolve, HttpProbe, NetProbe, TcpProbe, INTEREST, MAX_RESPONSE};
+pub use notify::{
+    parse as parse_notify, sender_allowed, session_of, Credentials, Message, NotifySocket,
+    MAX_DATAGRAM,
+};
 pub use state::{HealthState, Transition, FIRST_CHECK_AFTER};
