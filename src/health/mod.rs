@@ -21,6 +21,7 @@
 
 mod net;
 mod notify;
+mod ready_pipe;
 mod state;
 
 pub use net::{reason, resolve, HttpProbe, NetProbe, TcpProbe, INTEREST, MAX_RESPONSE};
@@ -28,4 +29,5 @@ pub use notify::{
     parse as parse_notify, sender_allowed, session_of, Credentials, Message, NotifySocket,
     MAX_DATAGRAM,
 };
+pub use ready_pipe::{ReadyPipe, MAX_NOISE, READY_FD};
 pub use state::{HealthState, Transition, FIRST_CHECK_AFTER};
