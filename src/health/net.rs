@@ -261,10 +261,10 @@ impl HttpProbe {
             let Ok(len) = len.parse::<usize>() else {
                 return Some(Err("bad HTTP response: invalid Content-Length".into()));
             };
-            if raw.len() < len && !eof {
-                return None;
+            if raw.len() < len {
+                return eof.then(|| Err("connection closed before a complete response".into()));
             }
-            raw[..len.min(raw.len())].to_vec()
+            raw[..len].to_vec()
         } else if eof {
             raw.to_vec()
         } else {

@@ -289,6 +289,14 @@ fn http_body_substring() {
         http_against(b"HTTP/1.0 200 OK\r\n\r\nall ok", true, Some("all ok")),
         Some(Ok(()))
     );
+    assert_eq!(
+        http_against(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
+            true,
+            Some("ok")
+        ),
+        Some(Err("connection closed before a complete response".into()))
+    );
     // Bytes past Content-Length are not the body.
     assert_eq!(
         http_against(
