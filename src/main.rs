@@ -8,6 +8,7 @@ mod config;
 mod control;
 mod event_loop;
 mod exec;
+mod health;
 mod http;
 mod isolate;
 mod logs;
