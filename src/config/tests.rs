@@ -776,6 +776,7 @@ fn the_examples_load_and_agree() {
 }
 
 mod isolation;
+mod lifecycle;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]
