@@ -42,11 +42,6 @@ impl Lifecycle {
     pub fn needs_notify_socket(&self) -> bool {
         self.ready == Readiness::Notify || self.watchdog.is_some()
     }
-
-    /// Whether `Condition::Healthy` can ever hold for this service.
-    pub fn has_health(&self) -> bool {
-        self.health.is_some()
-    }
 }
 
 impl Default for Lifecycle {
