@@ -6,6 +6,7 @@ mod cgroup;
 mod cli;
 mod config;
 mod control;
+mod deps;
 mod event_loop;
 mod exec;
 mod health;

@@ -186,3 +186,67 @@ seccomp = { action = "kill", allow = ["ptrace"], deny = ["Mount", { syscall = "s
         Some(format!("{} problem(s) found", expected.len()).as_str())
     );
 }
+
+#[test]
+fn example_stack_is_valid() {
+    for name in ["stack.toml", "stack.yaml"] {
+        if name.ends_with(".yaml") && !cfg!(feature = "yaml") {
+            continue;
+        }
+        let out = check(&example(name));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("ok, 4 services"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn a_dependency_cycle_and_other_lifecycle_mistakes_are_named() {
+    let dir = std::env::temp_dir().join(format!("sentinel-check-life-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stack.toml");
+    std::fs::write(
+        &path,
+        r#"[services.a]
+command = ["/bin/true"]
+depends_on = { b = "ready" }
+
+[services.b]
+command = ["/bin/true"]
+depends_on = ["c"]
+every = "1h"
+
+[services.c]
+command = ["/bin/true"]
+depends_on = { a = "started", db = "healthy" }
+
+[services.db]
+command = ["/bin/true"]
+health = { http = "https://127.0.0.1:5432/" }
+"#,
+    )
+    .unwrap();
+    let out = check(&path);
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let p = path.display();
+    let expected = [
+        "3:16: services.a.depends_on: dependency cycle: a -> b -> c -> a; none of them could ever start",
+        "8:1: services.b.every: `every` repeats a one-shot task, and this service is long-running; add type = \"oneshot\"",
+        "16:19: services.db.health.http: \"https://127.0.0.1:5432/\": https is not supported",
+    ];
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len() + 1, "{stderr}");
+    for (line, want) in lines.iter().zip(expected) {
+        let want = format!("{p}:{want}");
+        assert!(
+            line.starts_with(&want),
+            "{line}\n  should start with\n{want}\n\n{stderr}"
+        );
+    }
+    assert_eq!(lines.last().copied(), Some("3 problem(s) found"));
+}

@@ -8,13 +8,14 @@ use super::raw::{
 };
 use super::values::signal_name;
 use super::{
-    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, Signal, SliceConfig,
-    SupervisorConfig,
+    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, ServiceKind, Signal,
+    SliceConfig, SupervisorConfig,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod isolation;
+mod lifecycle;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -207,6 +208,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
         services.push((name, svc));
     }
     isolation::cgroup_names(&slices, &services, ctx);
+    lifecycle::dependencies(&services, ctx);
     Config {
         supervisor,
         http,
@@ -388,6 +390,7 @@ fn service(
 
     let env = environment(name, &raw, ctx);
     let isolation = isolation::service(name, &raw, slices, ctx);
+    let lifecycle = lifecycle::service(name, &raw, ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -414,12 +417,13 @@ fn service(
 
     ServiceConfig {
         isolation,
-        lifecycle: Default::default(),
         command,
         workdir,
         env,
         clear_env: raw.clear_env.unwrap_or(false),
         restart: match raw.restart {
+            // A oneshot that succeeded stays completed.
+            None if lifecycle.kind == ServiceKind::Oneshot => RestartPolicy::OnFailure,
             None | Some(RawRestart::Always) => RestartPolicy::Always,
             Some(RawRestart::OnFailure) => RestartPolicy::OnFailure,
             Some(RawRestart::Never) => RestartPolicy::Never,
@@ -431,6 +435,7 @@ fn service(
         autostart: raw.autostart.unwrap_or(true),
         log,
         forward_signals,
+        lifecycle,
     }
 }
 

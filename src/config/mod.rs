@@ -19,7 +19,12 @@
 //!   rlimits, identity, namespaces, mounts, capabilities, seccomp) and the
 //!   parsers of its values (`CpuMax::parse`, `Capability::from_name` ...),
 //!   also for the CLI; `raw/isolation.rs` and `build/isolation.rs` are its
-//!   halves of those two steps.
+//!   halves of those two steps;
+//! - `lifecycle`: the lifecycle model (type, readiness, health check,
+//!   watchdog, dependencies) and the parsers of probe addresses, URLs and
+//!   status ranges; `raw/lifecycle.rs` and `build/lifecycle.rs` likewise.
+//!   Dependencies across services are checked with [`crate::deps::Graph`],
+//!   the graph the supervisor orders starts and stops by.
 
 mod build;
 mod envfile;
@@ -34,7 +39,6 @@ mod values;
 mod yaml_src;
 
 pub use isolation::*;
-#[allow(unused_imports)] // until issue 4 wires them in
 pub use lifecycle::*;
 pub use model::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).

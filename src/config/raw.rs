@@ -81,6 +81,16 @@ pub struct RawService {
     pub supplementary_groups: Option<Vec<Id>>,
     // ... and namespaces, mounts, capabilities, seccomp.
     pub isolation: Option<RawIsolation>,
+    // Lifecycle (issue 4): type, readiness, health, dependencies.
+    pub r#type: Option<RawKind>,
+    pub every: Option<Dur>,
+    pub ready: Option<RawReady>,
+    pub start_timeout: Option<Dur>,
+    pub health: Option<RawHealth>,
+    pub watchdog: Option<Dur>,
+    pub depends_on: Option<DependsOn>,
+    pub propagate: Option<bool>,
+    pub required: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -326,4 +336,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 }
 
 mod isolation;
+mod lifecycle;
 pub use isolation::*;
+pub use lifecycle::*;
