@@ -6,10 +6,6 @@
 //! An edge goes from a service to a dependency it waits for, with the
 //! condition it waits for (`depends_on = { db = "healthy" }`).
 
-// Until the supervisor orders starts and stops with it (issue 4); config
-// validation already builds one per config.
-#![allow(dead_code)]
-
 use crate::config::{Condition, Config};
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
@@ -126,14 +122,12 @@ impl Graph {
         self.names.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
+    #[cfg(test)]
     pub fn name(&self, i: usize) -> &str {
         &self.names[i]
     }
 
+    #[cfg(test)]
     /// The index of service `name`.
     pub fn index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
@@ -144,6 +138,7 @@ impl Graph {
         &self.deps[i]
     }
 
+    #[cfg(test)]
     /// The services that wait for `i` directly, in file order.
     pub fn dependents(&self, i: usize) -> Vec<usize> {
         self.rdeps[i].clone()
@@ -185,6 +180,7 @@ impl Graph {
         order
     }
 
+    #[cfg(test)]
     /// Shutdown in waves: first the services nothing depends on, then
     /// those only they depended on, ..., last the deepest dependencies.
     /// The services of one wave can stop in parallel; each wave is in file
@@ -210,6 +206,7 @@ impl Graph {
     }
 }
 
+#[cfg(test)]
 /// A cycle in `edges` (`edges[i]`: the nodes `i` points to), in order,
 /// starting at its node first in the list; None if there is none.
 pub fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {

@@ -5,10 +5,7 @@
 //! `ready`, `start_timeout`, `health = { ... }`, `watchdog`, `depends_on`,
 //! `propagate`, `required`.
 
-// Temporary, while issue 4 wires these types in: remove once all are read.
-#![allow(dead_code)]
-
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// Everything about how a service starts, is judged up, and is ordered.
@@ -221,13 +218,14 @@ impl Probe {
         })
     }
 
+    #[cfg(test)]
     /// The address a tcp or http probe connects to; None for exec.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
         match self {
             Probe::Tcp { host, port } | Probe::Http { host, port, .. } => host
                 .parse::<IpAddr>()
                 .ok()
-                .map(|ip| SocketAddr::new(ip, *port)),
+                .map(|ip| std::net::SocketAddr::new(ip, *port)),
             Probe::Exec(_) => None,
         }
     }

@@ -42,18 +42,12 @@
 //! - Host names in probes: call [`resolve`] from config validation, so a
 //!   name that is not an IP literal is a `check` error.
 
-// Until the event loop wires these in (issue 4).
-#![allow(dead_code, unused_imports)]
-
 mod net;
 mod notify;
 mod ready_pipe;
 mod state;
 
-pub use net::{reason, resolve, HttpProbe, NetProbe, TcpProbe, INTEREST, MAX_RESPONSE};
-pub use notify::{
-    parse as parse_notify, sender_allowed, session_of, Credentials, Message, NotifySocket,
-    MAX_DATAGRAM,
-};
-pub use ready_pipe::{ReadyPipe, MAX_NOISE, READY_FD};
-pub use state::{HealthState, Transition, FIRST_CHECK_AFTER};
+pub use net::{reason, NetProbe, INTEREST};
+pub use notify::{sender_allowed, Message, NotifySocket};
+pub use ready_pipe::{ReadyPipe, READY_FD};
+pub use state::{HealthState, Transition};

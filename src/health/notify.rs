@@ -142,6 +142,7 @@ impl NotifySocket {
         })
     }
 
+    #[cfg(test)]
     /// Where the socket is: the value of `NOTIFY_SOCKET`.
     pub fn path(&self) -> &Path {
         &self.path
@@ -193,11 +194,13 @@ impl NotifySocket {
         }
     }
 
+    #[cfg(test)]
     /// Datagrams dropped so far.
     pub fn rejected(&self) -> u64 {
         self.rejected
     }
 
+    #[cfg(test)]
     /// Why the last dropped datagram was dropped.
     pub fn last_rejection(&self) -> Option<&str> {
         self.last_rejection.as_deref()

@@ -50,8 +50,8 @@ pub struct Supervisor {
     autostart: Vec<bool>,
     shutdown: Option<Shutdown>,
     shutdown_timeout: Duration,
-    /// Each service's dependencies and what it waits for of them.
-    deps: Vec<Vec<(usize, Condition)>>,
+    /// Who depends on whom, and on what condition.
+    graph: Option<crate::deps::Graph>,
     /// Dependencies first; ties in file order. Shutdown goes backwards.
     start_order: Vec<usize>,
     /// Health check results (None: no check, or no result yet).
@@ -67,23 +67,6 @@ pub type Tagged = (usize, Action);
 
 fn tag(i: usize, actions: Vec<Action>) -> Vec<Tagged> {
     actions.into_iter().map(|a| (i, a)).collect()
-}
-
-/// Dependencies before dependents, ties in file order (`check` has refused
-/// cycles; a service left in one would start last).
-fn topo_order(deps: &[Vec<(usize, Condition)>]) -> Vec<usize> {
-    let n = deps.len();
-    let mut placed = vec![false; n];
-    let mut order = Vec::with_capacity(n);
-    while order.len() < n {
-        let next = (0..n)
-            .find(|&i| !placed[i] && deps[i].iter().all(|&(d, _)| placed[d]))
-            .or_else(|| (0..n).find(|&i| !placed[i]));
-        let Some(i) = next else { break };
-        placed[i] = true;
-        order.push(i);
-    }
-    order
 }
 
 impl Supervisor {
@@ -105,23 +88,14 @@ impl Supervisor {
             services.push(Service::new(name.clone(), policy));
             autostart.push(svc.autostart);
         }
-        let index = |n: &str| config.services.iter().position(|(name, _)| name == n);
-        // `check` refuses unknown dependencies, so filter_map drops nothing.
-        let deps: Vec<Vec<(usize, Condition)>> = config
-            .services
-            .iter()
-            .map(|(_, svc)| {
-                svc.lifecycle
-                    .depends_on
-                    .iter()
-                    .filter_map(|(d, c)| index(d).map(|i| (i, *c)))
-                    .collect()
-            })
-            .collect();
         let n = services.len();
+        let graph = crate::deps::Graph::of(config).ok();
         Supervisor {
-            start_order: topo_order(&deps),
-            deps,
+            // `check` refused cycles and unknown names (no graph: file order).
+            start_order: graph
+                .as_ref()
+                .map_or_else(|| (0..n).collect(), |g| g.start_order()),
+            graph,
             healthy: vec![None; n],
             waiting_for: vec![None; n],
             propagate: config
@@ -139,7 +113,8 @@ impl Supervisor {
 
     /// Why `i` cannot start yet: the first unmet dependency, or None.
     fn unmet(&self, i: usize) -> Option<String> {
-        self.deps[i].iter().find_map(|&(d, cond)| {
+        let deps = self.graph.as_ref().map_or(&[][..], |g| g.dependencies(i));
+        deps.iter().find_map(|&(d, cond)| {
             let s = &self.services[d].state;
             let ok = match cond {
                 Condition::Started => {
@@ -216,25 +191,9 @@ impl Supervisor {
     }
 
     /// A health check result changed (the loop runs the checks).
-    #[allow(dead_code)] // called by the loop once health checks are wired in (issue 4)
     pub fn set_health(&mut self, i: usize, healthy: Option<bool>, now: Instant) -> Vec<Tagged> {
         self.healthy[i] = healthy;
         self.advance_waiting(now)
-    }
-
-    /// The services that depend on `i`, directly or not.
-    fn dependents(&self, i: usize) -> Vec<usize> {
-        let mut out: Vec<usize> = Vec::new();
-        let mut todo = vec![i];
-        while let Some(d) = todo.pop() {
-            for (j, deps) in self.deps.iter().enumerate() {
-                if deps.iter().any(|&(x, _)| x == d) && !out.contains(&j) && j != i {
-                    out.push(j);
-                    todo.push(j);
-                }
-            }
-        }
-        out
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
@@ -284,7 +243,12 @@ impl Supervisor {
             Event::Restart => {
                 let mut out = self.start_or_wait(i, Event::Restart, now);
                 if self.propagate[i] {
-                    for j in self.dependents(i) {
+                    let dependents = self
+                        .graph
+                        .as_ref()
+                        .map(|g| g.dependents_transitive(i))
+                        .unwrap_or_default();
+                    for j in dependents {
                         if !self.services[j].state.is_down() {
                             out.extend(tag(j, self.services[j].handle(Event::Restart, now)));
                         }

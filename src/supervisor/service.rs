@@ -116,9 +116,6 @@ impl State {
 
 /// What happens to a service.
 #[derive(Debug, Clone, PartialEq)]
-// Ready, Unhealthy and WatchdogTimeout come from the loop once the health
-// module is wired in (issue 4); until then only tests send them.
-#[allow(dead_code)]
 pub enum Event {
     /// Start now (autostart, `start`); in backoff, skip the wait.
     Start,

@@ -25,8 +25,16 @@ use crate::control::{self, Request, Response, ServiceStatus};
 use crate::logs::{LineSplitter, Ring, RotatingFile, Stream};
 use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 
+mod lifecycle;
+
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
+/// The sd_notify socket.
+const NOTIFY: Token = Token(2);
+/// A service's running health probe: `HEALTH_BASE + service`.
+const HEALTH_BASE: usize = 1 << 21;
+/// A service's readiness pipe (`ready = "fd"`): `READY_BASE + service`.
+const READY_BASE: usize = 1 << 22;
 /// Service output pipes: `PIPE_BASE + 2 * service + stream`.
 const PIPE_BASE: usize = 1 << 20;
 /// HTTP listener and connections: `HTTP_BASE + n` (see `http::Server`).
@@ -59,6 +67,10 @@ enum TimerKey {
     Shutdown,
     Flush(usize, u8),
     Http(crate::http::TimerId),
+    /// The next health check, or the running one's timeout.
+    Health(usize),
+    /// The sd_notify watchdog deadline.
+    Watchdog(usize),
 }
 
 /// A service's fds and output state.
@@ -80,6 +92,18 @@ struct ServiceIo {
     prefix: Vec<u8>,
     /// Output bytes captured (lines with their newline), for metrics.
     log_bytes: u64,
+    /// Type, readiness, health check, watchdog (from the config).
+    life: crate::config::Lifecycle,
+    /// The current process's health check state (None: no check, or not running).
+    health: Option<crate::health::HealthState>,
+    /// A health check under way.
+    probe: Option<lifecycle::Probe>,
+    /// The readiness pipe of the current process (`ready = "fd"`).
+    ready_pipe: Option<crate::health::ReadyPipe>,
+    /// When the watchdog fires unless WATCHDOG=1 comes first.
+    watchdog_at: Option<Instant>,
+    /// The last sd_notify STATUS= text.
+    notify_status: Option<String>,
 }
 
 struct Conn {
@@ -112,6 +136,10 @@ pub struct Runtime {
     echo: Option<Vec<u8>>,
     opts: Options,
     reaped_orphans: u64,
+    /// The sd_notify socket, when a service uses `ready = "notify"` or a watchdog.
+    notify: Option<crate::health::NotifySocket>,
+    /// Exec health probes: pid to service.
+    probe_pids: HashMap<i32, usize>,
     read_buf: Vec<u8>,
     started: Instant,
     /// The HTTP endpoint, when `[http]` is configured.
@@ -205,6 +233,21 @@ impl Runtime {
             .map(|(n, _)| n.len())
             .max()
             .unwrap_or(0);
+        // One sd_notify socket for every service that speaks the protocol.
+        let mut notify = None;
+        let notify_path = runtime_dir.join("notify.sock");
+        if config
+            .services
+            .iter()
+            .any(|(_, s)| s.lifecycle.needs_notify_socket())
+        {
+            let mut sock = crate::health::NotifySocket::bind(&notify_path)
+                .map_err(|e| format!("sd_notify socket {}: {e}", notify_path.display()))?;
+            poll.registry()
+                .register(&mut sock, NOTIFY, Interest::READABLE)
+                .map_err(|e| format!("register sd_notify socket: {e}"))?;
+            notify = Some(sock);
+        }
         let mut io = Vec::new();
         for (i, (name, svc)) in config.services.iter().enumerate() {
             let mut env: Vec<(String, String)> = if svc.clear_env {
@@ -212,11 +255,21 @@ impl Runtime {
             } else {
                 base_env.clone()
             };
-            for (k, v) in svc
-                .env
-                .iter()
-                .chain([&("SENTINEL_SERVICE".to_string(), name.clone())])
-            {
+            let mut extra = vec![("SENTINEL_SERVICE".to_string(), name.clone())];
+            let life = &svc.lifecycle;
+            if life.needs_notify_socket() {
+                extra.push(("NOTIFY_SOCKET".into(), notify_path.display().to_string()));
+            }
+            if let Some(w) = life.watchdog {
+                extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+            }
+            if life.ready == crate::config::Readiness::Fd {
+                extra.push((
+                    "SENTINEL_READY_FD".into(),
+                    crate::health::READY_FD.to_string(),
+                ));
+            }
+            for (k, v) in svc.env.iter().chain(extra.iter()) {
                 env.retain(|(ek, _)| ek != k);
                 env.push((k.clone(), v.clone()));
             }
@@ -262,6 +315,12 @@ impl Runtime {
                 None => None,
             };
             io.push(ServiceIo {
+                life: svc.lifecycle.clone(),
+                health: None,
+                probe: None,
+                ready_pipe: None,
+                watchdog_at: None,
+                notify_status: None,
                 plan,
                 pidfd: None,
                 leaf: prepared.leaf,
@@ -312,6 +371,8 @@ impl Runtime {
             echo: opts.echo_logs.then(Vec::new),
             opts,
             reaped_orphans: 0,
+            notify,
+            probe_pids: HashMap::new(),
             read_buf: vec![0; READ_BUDGET],
             started: Instant::now(),
             http,
@@ -352,6 +413,13 @@ impl Runtime {
             for ev in events.iter() {
                 match ev.token() {
                     SIGNALS => self.on_signals(),
+                    NOTIFY => self.on_notify(),
+                    Token(t) if (HEALTH_BASE..READY_BASE).contains(&t) => {
+                        self.on_probe_event(t - HEALTH_BASE)
+                    }
+                    Token(t) if (READY_BASE..READY_BASE + HEALTH_BASE).contains(&t) => {
+                        self.on_ready_pipe(t - READY_BASE)
+                    }
                     LISTENER => self.on_accept(),
                     Token(t) if (HTTP_BASE..CONN_BASE).contains(&t) => self.on_http(t - HTTP_BASE),
                     Token(t) if (PIPE_BASE..CONN_BASE).contains(&t) => {
@@ -445,26 +513,40 @@ impl Runtime {
     }
 
     fn spawn(&mut self, i: usize) -> Event {
+        let ready_write = self.ready_pipe_for(i);
         let io = &self.io[i];
-        let stdio = [
+        let mut stdio = vec![
             sys::spawn::Stdio::Fd(self.dev_null.as_fd()),
             sys::spawn::Stdio::Fd(io.writers[0].as_fd()),
             sys::spawn::Stdio::Fd(io.writers[1].as_fd()),
         ];
+        if let Some(w) = &ready_write {
+            // `ready = "fd"`: fd 3 (SENTINEL_READY_FD).
+            stdio.push(sys::spawn::Stdio::Fd(w.as_fd()));
+        }
         let cgroup = io.leaf.as_ref().map(|l| sys::spawn::Cgroup {
             dir: l.dir_fd(),
             procs: l.procs_fd(),
         });
-        match sys::spawn::spawn(&io.plan, &stdio, cgroup) {
+        let result = sys::spawn::spawn(&io.plan, &stdio, cgroup);
+        // Only the child holds the pipe's write end now (EOF = it is gone).
+        drop(ready_write);
+        match result {
             Ok(child) => {
                 let pid = child.pid;
                 self.io[i].pidfd = child.pidfd;
                 self.pids.insert(pid.as_raw(), i);
+                self.on_started(i, Instant::now());
                 Event::Spawned { pid: pid.as_raw() }
             }
-            Err(e) => Event::SpawnFailed {
-                error: e.to_string(),
-            },
+            Err(e) => {
+                if let Some(mut p) = self.io[i].ready_pipe.take() {
+                    let _ = self.poll.registry().deregister(&mut p);
+                }
+                Event::SpawnFailed {
+                    error: e.to_string(),
+                }
+            }
         }
     }
 
@@ -492,6 +574,8 @@ impl Runtime {
                     self.execute(a);
                 }
                 TimerKey::Http(id) => self.with_http(|h, rt| h.on_timer(id, t, rt, Instant::now())),
+                TimerKey::Health(i) => self.on_health_timer(i, t),
+                TimerKey::Watchdog(i) => self.on_watchdog_timer(i, t),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
@@ -596,6 +680,7 @@ impl Runtime {
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
                     self.io[i].pidfd = None;
+                    self.on_ended(i, Instant::now());
                     // Its last output belongs to this run: read it, and end
                     // a partial last line, so the next run starts a new line.
                     for s in 0..2 {
@@ -607,7 +692,10 @@ impl Runtime {
                         .handle(i, Event::Exited { status: exit }, Instant::now());
                     self.execute(a);
                 }
-                None => self.reaped_orphans += 1,
+                None => match self.probe_pids.remove(&pid.as_raw()) {
+                    Some(i) => self.on_exec_probe_exit(i, exit.success(), exit.as_code()),
+                    None => self.reaped_orphans += 1,
+                },
             }
         }
     }
