@@ -491,7 +491,11 @@ fn status_table(services: &[ServiceStatus]) -> String {
             };
             [
                 s.name.clone(),
-                s.state.clone(),
+                match s.healthy {
+                    Some(true) => format!("{} (healthy)", s.state),
+                    Some(false) => format!("{} (unhealthy)", s.state),
+                    None => s.state.clone(),
+                },
                 s.pid.map_or("-".into(), |p| p.to_string()),
                 s.uptime_ms.map_or("-".into(), human_duration),
                 s.restarts.to_string(),
@@ -765,7 +769,11 @@ fn top_text(
         .map(|(s, pct)| {
             [
                 s.name.clone(),
-                s.state.clone(),
+                match s.healthy {
+                    Some(true) => format!("{} (healthy)", s.state),
+                    Some(false) => format!("{} (unhealthy)", s.state),
+                    None => s.state.clone(),
+                },
                 s.pid.map_or("-".into(), |p| p.to_string()),
                 s.uptime_ms.map_or("-".into(), human_duration),
                 s.restarts.to_string(),
@@ -866,6 +874,9 @@ mod tests {
             cgroup: None,
             waiting_for: None,
             healthy: None,
+            health: None,
+            notify_status: None,
+            required: true,
             log_bytes: 0,
             started_at_ms: None,
             stats: None,

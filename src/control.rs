@@ -91,6 +91,15 @@ pub struct ServiceStatus {
     /// Health check: None without one or before its first result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// The health check's details, for a service that has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
+    /// Counted by `/readyz`.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// The last sd_notify `STATUS=` text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
     /// The service's cgroup, when cgroups are in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
@@ -103,6 +112,22 @@ pub struct ServiceStatus {
     /// CPU, memory ..., when asked for (`status` with `stats`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<crate::metrics::ResourceStats>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A health check as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthStatus {
+    /// The last check passed.
+    pub last_ok: Option<bool>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    pub last_duration_ms: Option<u64>,
+    pub checks_total: u64,
+    pub failures_total: u64,
 }
 
 /// sentinel itself, as `status` shows it.

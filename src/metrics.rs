@@ -156,8 +156,16 @@ impl ServiceCounters {
 
 /// Every state a service can be in, for one-hot and by-state series (a
 /// state with no service still gets its 0, so a graph has no gaps).
-pub const STATES: [&str; 6] = [
-    "stopped", "running", "stopping", "backoff", "exited", "failed",
+pub const STATES: [&str; 9] = [
+    "stopped",
+    "waiting",
+    "starting",
+    "running",
+    "stopping",
+    "backoff",
+    "exited",
+    "completed",
+    "failed",
 ];
 
 /// Everything one exposition shows. `services[i].stats` holds counters
@@ -426,10 +434,46 @@ pub fn render(input: &Input<'_>) -> String {
         "Bytes written to block devices.",
         stat(|r| r.io_write_bytes.map(|v| v as f64)),
     );
-    // Health checks (issue: lifecycle) add their families here:
-    // sentinel_service_ready, sentinel_service_healthy,
-    // sentinel_service_health_check_duration_seconds,
-    // sentinel_service_health_check_failures_total.
+    w.per_service(
+        svcs,
+        "sentinel_service_ready",
+        "gauge",
+        "1 when the service is ready (running and past its readiness check, or a completed oneshot).",
+        |s| Some(if matches!(s.state.as_str(), "running" | "completed") { 1.0 } else { 0.0 }),
+    );
+    w.per_service(
+        svcs,
+        "sentinel_service_healthy",
+        "gauge",
+        "1 when the health check passes, 0 when it is unhealthy (services with a check).",
+        |s| s.healthy.map(|h| if h { 1.0 } else { 0.0 }),
+    );
+    w.per_service(
+        svcs,
+        "sentinel_service_health_checks_total",
+        "counter",
+        "Health checks run, over all runs.",
+        |s| s.health.as_ref().map(|h| h.checks_total as f64),
+    );
+    w.per_service(
+        svcs,
+        "sentinel_service_health_check_failures_total",
+        "counter",
+        "Health checks that failed, over all runs.",
+        |s| s.health.as_ref().map(|h| h.failures_total as f64),
+    );
+    w.per_service(
+        svcs,
+        "sentinel_service_health_check_duration_seconds",
+        "gauge",
+        "How long the last health check took.",
+        |s| {
+            s.health
+                .as_ref()
+                .and_then(|h| h.last_duration_ms)
+                .map(|ms| ms as f64 / 1000.0)
+        },
+    );
     w.out
 }
 
@@ -527,6 +571,9 @@ mod tests {
             cgroup: None,
             waiting_for: None,
             healthy: None,
+            health: None,
+            notify_status: None,
+            required: true,
             stats: None,
         }
     }

@@ -2,6 +2,7 @@
 //! with real processes. sd_notify is spoken by a python3 one-liner.
 
 mod common;
+mod httpc;
 
 use common::*;
 use std::time::{Duration, Instant};
@@ -82,16 +83,16 @@ ready = "notify"
 }
 
 #[test]
-fn a_failing_health_check_restarts_after_retries_and_not_before_start_period() {
-    let port = free_port(); // nothing listens: every check is refused
-    let s = Sentinel::start(
+fn a_failing_http_health_check_restarts_after_retries_and_not_before_start_period() {
+    let port = free_port();
+    let (s, http) = httpc::start(
         "unhealthy",
         "",
         &format!(
             r#"
 [services.sick]
-command = ["sleep", "100000"]
-health = {{ tcp = "127.0.0.1:{port}", interval = "300ms", timeout = "200ms", retries = 3, start_period = "1500ms" }}
+command = ["python3", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+health = {{ http = "http://127.0.0.1:{port}/no-such-page", interval = "300ms", timeout = "200ms", retries = 3, start_period = "1500ms" }}
 backoff = {{ initial = "0s" }}
 "#
         ),
@@ -100,24 +101,85 @@ backoff = {{ initial = "0s" }}
     let first = s.wait_state("sick", "running", SECS(10))["pid"]
         .as_i64()
         .unwrap();
+    // The check runs and fails with the server's answer, visible in status.
+    let h = wait_for("a failed check in status", SECS(10), || {
+        let v = s.service("sick");
+        let err = v["health"]["last_error"].as_str().unwrap_or("").to_string();
+        err.contains("HTTP 404").then_some(v)
+    });
+    assert_eq!(h["health"]["last_ok"], false, "{h}");
     let restarted = wait_for("an unhealthy restart", SECS(20), || {
         let v = s.service("sick");
         (v["restarts"].as_u64().unwrap() >= 1).then_some(v)
     });
     let took = t0.elapsed();
+    // Not before start_period (1.5 s), and after `retries` failures.
     assert!(
         took >= Duration::from_millis(1500),
         "restarted after {took:?}, inside start_period"
     );
     assert!(
-        restarted["last_error"]
-            .as_str()
-            .unwrap_or("")
-            .contains("unhealthy")
-            || s.stderr().contains("unhealthy")
+        s.stderr().contains("sick: unhealthy (HTTP 404)"),
+        "{}",
+        s.stderr()
     );
-    assert_ne!(s.service("sick")["pid"].as_i64(), Some(first));
-    assert!(s.stderr().contains("sick: unhealthy"), "{}", s.stderr());
+    assert_ne!(restarted["pid"].as_i64(), Some(first));
+    // The health metrics count every check, over runs.
+    let m = httpc::get(http, "/metrics").body;
+    let failures = m
+        .lines()
+        .find(|l| l.starts_with("sentinel_service_health_check_failures_total{service=\"sick\"}"))
+        .unwrap_or_else(|| panic!("no failure counter in\n{m}"));
+    let n: f64 = failures.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 3.0, "{failures}");
+    assert!(m.contains("sentinel_service_ready{service=\"sick\"}"), "{m}");
+}
+
+#[test]
+fn health_checks_cost_about_one_wakeup_per_interval() {
+    // A listener that never accepts: connects succeed from its backlog.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let s = Sentinel::start(
+        "wakeups",
+        "",
+        &format!(
+            r#"
+[services.checked]
+command = ["sleep", "100000"]
+health = {{ tcp = "127.0.0.1:{port}", interval = "1s", timeout = "500ms" }}
+"#
+        ),
+    );
+    wait_for("a first passing check", SECS(10), || {
+        (s.service("checked")["healthy"] == true).then_some(())
+    });
+    let checks = |s: &Sentinel| {
+        s.service("checked")["health"]["checks_total"]
+            .as_u64()
+            .unwrap()
+    };
+    let c0 = checks(&s);
+    let before = context_switches(s.pid());
+    std::thread::sleep(SECS(10)); // the measurement window, not a settling delay
+    let after = context_switches(s.pid());
+    let c1 = checks(&s);
+    let per_check = (after - before) as f64 / (c1 - c0).max(1) as f64;
+    eprintln!(
+        "health checks: {} in 10 s, {} context switches ({per_check:.1} per check)",
+        c1 - c0,
+        after - before
+    );
+    assert!(
+        (9..=11).contains(&(c1 - c0)),
+        "{} checks in 10 s at interval 1s",
+        c1 - c0
+    );
+    assert!(
+        per_check <= 2.0,
+        "{per_check:.1} context switches per check"
+    );
+    drop(listener);
 }
 
 #[test]

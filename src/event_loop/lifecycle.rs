@@ -70,7 +70,11 @@ impl Runtime {
     /// The process exited: its checks, pipe and watchdog end with it.
     pub(super) fn on_ended(&mut self, i: usize, now: Instant) {
         self.cancel_probe(i);
-        self.io[i].health = None;
+        if let Some(h) = self.io[i].health.take() {
+            let t = &mut self.io[i].health_totals;
+            t.0 += h.checks_total;
+            t.1 += h.failures_total;
+        }
         if let Some(mut p) = self.io[i].ready_pipe.take() {
             let _ = self.poll.registry().deregister(&mut p);
         }
@@ -201,15 +205,33 @@ impl Runtime {
         };
         match NetProbe::start(&spec) {
             Some(Ok(mut p)) => {
-                if let Err(e) =
-                    self.poll
-                        .registry()
-                        .register(&mut p, Token(HEALTH_BASE + i), health::INTEREST)
+                if let Some(h) = self.io[i].health.as_mut() {
+                    h.check_started(now);
+                }
+                // A loopback connect often completes at once: judge it now
+                // and save the wake-up its event would cost.
+                if let TaskPoll::Ready(r) = p.on_event() {
+                    self.health_result(i, r, now);
+                    return;
+                }
+                let token = Token(HEALTH_BASE + i);
+                if let Err(e) = self
+                    .poll
+                    .registry()
+                    .register(&mut p, token, health::INTEREST)
                 {
                     self.health_result(i, Err(format!("register probe: {e}")), now);
                     return;
                 }
                 self.io[i].probe = Some(Probe::Net(p));
+                let deadline = self.io[i]
+                    .health
+                    .as_ref()
+                    .and_then(HealthState::check_deadline);
+                if let Some(d) = deadline {
+                    self.timers.push(Reverse((d, TimerKey::Health(i))));
+                }
+                return;
             }
             Some(Err(e)) => {
                 if let Some(h) = self.io[i].health.as_mut() {

@@ -104,6 +104,8 @@ struct ServiceIo {
     watchdog_at: Option<Instant>,
     /// The last sd_notify STATUS= text.
     notify_status: Option<String>,
+    /// Health checks and failures of earlier runs (counters never reset).
+    health_totals: (u64, u64),
 }
 
 struct Conn {
@@ -321,6 +323,7 @@ impl Runtime {
                 ready_pipe: None,
                 watchdog_at: None,
                 notify_status: None,
+                health_totals: (0, 0),
                 plan,
                 pidfd: None,
                 leaf: prepared.leaf,
@@ -1054,6 +1057,23 @@ impl Runtime {
             groups: self.io[i].groups.clone(),
             waiting_for: self.sup.waiting_for[i].clone(),
             healthy: self.sup.healthy[i],
+            health: self.io[i].life.health.as_ref().map(|_| {
+                let h = self.io[i].health.as_ref();
+                let (checks, failures) = self.io[i].health_totals;
+                control::HealthStatus {
+                    last_ok: h.and_then(|h| h.last_result),
+                    consecutive_failures: h.map_or(0, |h| h.consecutive_failures),
+                    last_error: h.and_then(|h| h.last_error.clone()),
+                    last_duration_ms: h
+                        .and_then(|h| h.last_check_duration)
+                        .map(|d| d.as_millis() as u64),
+                    // Counters never go back: earlier runs' checks included.
+                    checks_total: checks + h.map_or(0, |h| h.checks_total),
+                    failures_total: failures + h.map_or(0, |h| h.failures_total),
+                }
+            }),
+            notify_status: self.io[i].notify_status.clone(),
+            required: self.io[i].life.required,
             cgroup: self.io[i]
                 .leaf
                 .as_ref()

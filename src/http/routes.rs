@@ -167,15 +167,21 @@ impl Server {
         v
     }
 
-    /// Ready: no service is failed, waiting to restart, or stopping. A
-    /// service that was stopped on purpose, or exited with success and is
-    /// not restarted, does not count against it. (Readiness probes and
-    /// `required` services refine this with the lifecycle work.)
+    /// Ready: every `required` service is ready — none is waiting for its
+    /// dependencies, starting (not ready yet), failed, waiting to restart,
+    /// or stopping. A service stopped on purpose, or exited with success,
+    /// does not count against it.
     fn readyz(&mut self, backend: &mut dyn Backend) -> Reply {
         let (sup, services) = backend.status(false);
         let not_ready: Vec<Value> = services
             .iter()
-            .filter(|s| matches!(s.state.as_str(), "failed" | "backoff" | "stopping"))
+            .filter(|s| {
+                s.required
+                    && matches!(
+                        s.state.as_str(),
+                        "failed" | "backoff" | "stopping" | "waiting" | "starting"
+                    )
+            })
             .map(|s| json!({ "service": s.name, "state": s.state }))
             .collect();
         let ready = not_ready.is_empty() && !sup.shutting_down;
