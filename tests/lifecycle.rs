@@ -132,7 +132,10 @@ backoff = {{ initial = "0s" }}
         .unwrap_or_else(|| panic!("no failure counter in\n{m}"));
     let n: f64 = failures.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 3.0, "{failures}");
-    assert!(m.contains("sentinel_service_ready{service=\"sick\"}"), "{m}");
+    assert!(
+        m.contains("sentinel_service_ready{service=\"sick\"}"),
+        "{m}"
+    );
 }
 
 #[test]
