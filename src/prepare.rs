@@ -312,6 +312,22 @@ mod tests {
         assert!(slice_chain(None, &slices).is_empty());
     }
 
+    /// `true` as service `web` with `iso`, no cgroups.
+    fn prepare_web(iso: &Isolation) -> Result<Prepared, String> {
+        let dir = std::env::temp_dir();
+        prepare(
+            "web",
+            &["true".into()],
+            vec![],
+            None,
+            iso,
+            &[],
+            None,
+            &dir,
+            sys::spawn::Session::New,
+        )
+    }
+
     #[test]
     fn limits_without_controllers_are_an_error_unless_optional() {
         let mut iso = Isolation {
@@ -321,38 +337,14 @@ mod tests {
             },
             ..Default::default()
         };
-        let dir = std::env::temp_dir();
-        let err = prepare(
-            "web",
-            &["true".into()],
-            vec![],
-            None,
-            &iso,
-            &[],
-            None,
-            &dir,
-            sys::spawn::Session::New,
-        )
-        .err()
-        .unwrap();
+        let err = prepare_web(&iso).err().unwrap();
         assert!(
             err.starts_with("service web: its limits need cgroup v2 controllers (memory)"),
             "{err}"
         );
         assert!(err.contains("limits_optional = true"), "{err}");
         iso.limits_optional = true;
-        let p = prepare(
-            "web",
-            &["true".into()],
-            vec![],
-            None,
-            &iso,
-            &[],
-            None,
-            &dir,
-            sys::spawn::Session::New,
-        )
-        .unwrap();
+        let p = prepare_web(&iso).unwrap();
         assert!(p.leaf.is_none());
         assert_eq!(p.warnings.len(), 1);
     }
@@ -366,20 +358,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let dir = std::env::temp_dir();
-        let err = prepare(
-            "web",
-            &["true".into()],
-            vec![],
-            None,
-            &iso,
-            &[],
-            None,
-            &dir,
-            sys::spawn::Session::New,
-        )
-        .err()
-        .unwrap();
+        let err = prepare_web(&iso).err().unwrap();
         assert!(
             err.starts_with("service web: unknown user \"no-such-user-xyz\""),
             "{err}"

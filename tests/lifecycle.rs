@@ -164,7 +164,7 @@ health = {{ tcp = "127.0.0.1:{port}", interval = "1s", timeout = "500ms" }}
     };
     let c0 = checks(&s);
     let before = context_switches(s.pid());
-    std::thread::sleep(SECS(10)); // the measurement window, not a settling delay
+    std::thread::sleep(SECS(10)); // measure until the window ends (not a settling delay)
     let after = context_switches(s.pid());
     let c1 = checks(&s);
     let per_check = (after - before) as f64 / (c1 - c0).max(1) as f64;

@@ -311,7 +311,7 @@ fn idle_supervisor_makes_no_wakeups() {
         std::thread::sleep(Duration::from_millis(300)); // poll interval of the quiet check
         (context_switches(s.pid()) == a).then_some(a)
     });
-    std::thread::sleep(SECS(10)); // the measurement window, not a settling delay
+    std::thread::sleep(SECS(10)); // measure until the window ends (not a settling delay)
     let after = context_switches(s.pid());
     assert_eq!(
         after - before,

@@ -385,9 +385,8 @@ mod tests {
         }
     }
 
-    fn sup() -> Supervisor {
-        let config = Config {
-            http: None,
+    fn config_of(services: Vec<(String, ServiceConfig)>) -> Config {
+        Config {
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),
@@ -399,12 +398,17 @@ mod tests {
                 forward_signals: Vec::new(),
                 log: LogConfig::default(),
             },
-            services: vec![
-                ("db".into(), svc(&["back"])),
-                ("api".into(), svc(&["back", "front"])),
-                ("web".into(), svc(&["front"])),
-            ],
-        };
+            http: None,
+            services,
+        }
+    }
+
+    fn sup() -> Supervisor {
+        let config = config_of(vec![
+            ("db".into(), svc(&["back"])),
+            ("api".into(), svc(&["back", "front"])),
+            ("web".into(), svc(&["front"])),
+        ]);
         let mut s = Supervisor::new(&config);
         let now = Instant::now();
         let actions = s.start_all(now);
@@ -521,25 +525,11 @@ mod tests {
             ..Lifecycle::default()
         };
         // Written in the "wrong" order: the graph decides.
-        let config = Config {
-            slices: Vec::new(),
-            supervisor: SupervisorConfig {
-                cgroup_root: "sentinel".into(),
-                log_dir: None,
-                socket: None,
-                socket_allow_uids: Vec::new(),
-                shutdown_timeout: Duration::from_secs(30),
-                echo_logs: None,
-                forward_signals: Vec::new(),
-                log: LogConfig::default(),
-            },
-            http: None,
-            services: vec![
-                ("web".into(), web),
-                ("migrate".into(), migrate),
-                ("db".into(), db),
-            ],
-        };
+        let config = config_of(vec![
+            ("web".into(), web),
+            ("migrate".into(), migrate),
+            ("db".into(), db),
+        ]);
         Supervisor::new(&config)
     }
 
@@ -618,8 +608,7 @@ mod tests {
             depends_on: vec![("db".into(), Condition::Healthy)],
             ..Lifecycle::default()
         };
-        let mut config = stack_config();
-        config.services = vec![("db".into(), db), ("api".into(), api)];
+        let config = config_of(vec![("db".into(), db), ("api".into(), api)]);
         let mut s = Supervisor::new(&config);
         let t0 = Instant::now();
         assert_eq!(spawned(&s.start_all(t0)), vec![0]);
@@ -633,25 +622,5 @@ mod tests {
         // Restarting db restarts api too.
         let a = s.handle(0, Event::Restart, t0);
         assert_eq!(stop_signals(&a), vec![0, 1]);
-    }
-
-    fn stack_config() -> Config {
-        let mut c = Config {
-            slices: Vec::new(),
-            supervisor: SupervisorConfig {
-                cgroup_root: "sentinel".into(),
-                log_dir: None,
-                socket: None,
-                socket_allow_uids: Vec::new(),
-                shutdown_timeout: Duration::from_secs(30),
-                echo_logs: None,
-                forward_signals: Vec::new(),
-                log: LogConfig::default(),
-            },
-            http: None,
-            services: Vec::new(),
-        };
-        c.services.clear();
-        c
     }
 }

@@ -55,7 +55,7 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
         );
-        std::thread::sleep(pause);
+        std::thread::sleep(pause); // poll interval, bounded by the deadline above
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
