@@ -12,8 +12,11 @@ use crate::control::{self, Client, Request, Response, ServiceStatus};
 /// sentinel: run, isolate and supervise processes.
 #[derive(FromArgs, Debug)]
 struct Args {
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
     #[argh(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 // `exec`'s many flags make its variant large; the enum is parsed once.
@@ -313,11 +316,22 @@ struct ShutdownArgs {
 
 pub fn main() -> i32 {
     let args: Args = argh::from_env();
-    if !matches!(args.cmd, Cmd::Run(_) | Cmd::Exec(_)) {
+    let cmd = match args.cmd {
+        _ if args.version => {
+            println!("sentinel {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Some(cmd) => cmd,
+        None => {
+            eprintln!("sentinel: no command given; `sentinel --help` lists them (run, exec, check, status, ...)");
+            return 2;
+        }
+    };
+    if !matches!(cmd, Cmd::Run(_) | Cmd::Exec(_)) {
         // A client piped into `head` ends quietly, as other tools do.
         sys::signals::default_sigpipe();
     }
-    match args.cmd {
+    match cmd {
         Cmd::Run(a) => run(a),
         Cmd::Exec(a) => crate::exec::run(&a),
         Cmd::Check(a) => match config::load(&a.config) {

@@ -89,3 +89,16 @@ fn sigpipe_is_default_in_the_child() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("SigIgn:\t0000000000000000"), "{out}");
 }
+
+#[test]
+fn version_and_a_missing_command_are_answered() {
+    let o = Command::new(BIN).arg("--version").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("sentinel {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let o = Command::new(BIN).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--help"));
+}
