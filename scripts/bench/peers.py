@@ -99,11 +99,27 @@ def wait(cond, limit=120.0, spin=False):
 
 
 def kill_tree(pids):
+    """SIGKILL every pid, then wait (5 s at most) until each is gone or a zombie
+    (orphans are reaped by whoever is PID 1), so the next measurement starts clean."""
     for p in pids:
         try:
             os.kill(p, signal.SIGKILL)
         except OSError:
             pass
+
+    def gone():
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        return False
+            except (OSError, IndexError):
+                pass
+        return True
+    try:
+        wait(gone, limit=5)
+    except TimeoutError:
+        pass
 
 
 # ---------------------------------------------------------------- the tools
@@ -114,8 +130,8 @@ class Tool:
     name = "?"
     how = ""
 
-    def __init__(self, n, victim=False):
-        self.n, self.victim = n, victim
+    def __init__(self, n, victim=False, crash=None):
+        self.n, self.victim, self.crash = n, victim, crash  # crash: a shell line run as the only service
         self.d = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
         self.proc = None
         self.services = [f"s{i}" for i in range(n)]
@@ -169,6 +185,8 @@ class Sentinel(Tool):
     def write(self):
         with open(f"{self.d}/s.toml", "w") as f:
             f.write(f'[supervisor]\nsocket = "{self.d}/s.sock"\n')
+            if self.crash:  # default restart policy and backoff
+                f.write(f'[services.crash]\ncommand = ["sh", "-c", {json.dumps(self.crash)}]\n')
             for s in self.services:
                 f.write(f'[services.{s}]\ncommand = ["sleep", "{SLEEP}"]\n')
             if self.victim:
@@ -186,9 +204,11 @@ class Supervisord(Tool):
         with open(f"{self.d}/s.ini", "w") as f:
             f.write(f"[supervisord]\nnodaemon=true\nlogfile={self.d}/supervisord.log\n"
                     f"pidfile={self.d}/supervisord.pid\nminfds=8192\nchildlogdir={self.d}\n")
-            progs = [(s, SLEEP) for s in self.services] + ([("victim", VICTIM)] if self.victim else [])
-            for s, arg in progs:
-                f.write(f"[program:{s}]\ncommand=sleep {arg}\nstartsecs=0\nautorestart=true\n"
+            progs = [(s, f"sleep {SLEEP}") for s in self.services] + ([("victim", f"sleep {VICTIM}")] if self.victim else [])
+            if self.crash:
+                progs = [("crash", "sh -c " + shlex.quote(self.crash))]
+            for s, cmd in progs:
+                f.write(f"[program:{s}]\ncommand={cmd}\nstartsecs=0\nautorestart=true\n"
                         "stdout_logfile=NONE\nstderr_logfile=NONE\n")
 
     def argv(self):
@@ -200,11 +220,13 @@ class Runit(Tool):
     how = "`runsvdir DIR`; `DIR/sN/run` = `#!/bin/sh` + `exec sleep 100000` (runsv respawns at once, unless the service ran less than 1 s)"
 
     def write(self):
-        progs = [(s, SLEEP) for s in self.services] + ([("victim", VICTIM)] if self.victim else [])
-        for s, arg in progs:
+        progs = [(s, f"exec sleep {SLEEP}") for s in self.services] + ([("victim", f"exec sleep {VICTIM}")] if self.victim else [])
+        if self.crash:
+            progs = [("crash", self.crash)]
+        for s, line in progs:
             os.makedirs(f"{self.d}/sv/{s}")
             with open(f"{self.d}/sv/{s}/run", "w") as f:
-                f.write(f"#!/bin/sh\nexec sleep {arg}\n")
+                f.write(f"#!/bin/sh\n{line}\n")
             os.chmod(f"{self.d}/sv/{s}/run", 0o755)
 
     def argv(self):
@@ -224,9 +246,11 @@ class Pm2(Tool):
     how = "`pm2 start eco.json` (`script: sleep`, `interpreter: none`, `autorestart: true`, `restart_delay: 0`), PM2_HOME in a temp dir"
 
     def write(self):
-        progs = [(s, SLEEP) for s in self.services] + ([("victim", VICTIM)] if self.victim else [])
-        apps = [{"name": s, "script": "sleep", "args": arg, "interpreter": "none", "autorestart": True,
-                 "restart_delay": 0, "out_file": "/dev/null", "error_file": "/dev/null"} for s, arg in progs]
+        progs = [(s, "sleep", [SLEEP]) for s in self.services] + ([("victim", "sleep", [VICTIM])] if self.victim else [])
+        if self.crash:
+            progs = [("crash", "sh", ["-c", self.crash])]
+        apps = [{"name": s, "script": script, "args": arg, "interpreter": "none", "autorestart": True,
+                 "restart_delay": 0, "out_file": "/dev/null", "error_file": "/dev/null"} for s, script, arg in progs]
         with open(f"{self.d}/eco.json", "w") as f:
             json.dump({"apps": apps}, f)
 
@@ -295,14 +319,16 @@ def table(rows, unit, base="sentinel", lower_is_better=True):
 
 
 def measure_memory(cls_list, sizes, reps, log):
-    res = {n: {c.name: {"Rss": [], "Pss": []} for c in cls_list} for n in sizes}
+    res = {n: {c.name: {"Rss": [], "Pss": [], "start": []} for c in cls_list} for n in sizes}
     for n in sizes:
         for r in range(reps):
             for cls in cls_list:
                 t = cls(n)
                 try:
+                    t0 = time.perf_counter()
                     t.start()
                     t.wait_running()
+                    res[n][cls.name]["start"].append((time.perf_counter() - t0) * 1000)
                     time.sleep(1)  # let start-up allocations settle
                     pids = t.supervisor_pids()
                     tot = {"Rss": 0, "Pss": 0}
@@ -393,6 +419,46 @@ def measure_restart(cls_list, kills, log):
         for t in ts:
             t.stop()
     return res
+
+
+def measure_crash(cls_list, secs, log):
+    """All supervisors at once, each with one service that exits 1 at once
+    (each at its default restart settings, except supervisord which needs
+    startsecs=0 to keep restarting): starts counted in a file, supervisor CPU."""
+    res = {c.name: {"starts": [], "ticks": []} for c in cls_list}
+    ts = []
+    try:
+        for cls in cls_list:
+            d = tempfile.mkdtemp(prefix="bench-crash-")
+            t = cls(0, crash=f"echo x >> {d}/starts; exit 1")
+            t.count = f"{d}/starts"
+            t.count_dir = d
+            ts.append(t.start())
+        time.sleep(1)
+        before = {}
+        for t in ts:
+            pids = [p for p in tree(t.root()) if comm(p) not in ("sh", "sleep")]
+            before[t.name] = ({p: cpu_ctx(p)[0] for p in pids}, lines(t.count))
+        time.sleep(secs)
+        for t in ts:
+            ticks = sum(cpu_ctx(p)[0] - t0 for p, t0 in before[t.name][0].items() if cpu_ctx(p)[0])
+            starts = lines(t.count) - before[t.name][1]
+            res[t.name]["starts"].append(starts)
+            res[t.name]["ticks"].append(ticks)
+            log(f"crash loop {t.name}: {starts} starts, {ticks} ticks in {secs} s")
+    finally:
+        for t in ts:
+            t.stop()
+            shutil.rmtree(t.count_dir, ignore_errors=True)
+    return res
+
+
+def lines(path):
+    try:
+        with open(path) as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
 
 
 REAP = ('i=0; while [ $i -lt {n} ]; do (sleep 0.01 &); i=$((i+1)); done; '
@@ -497,8 +563,7 @@ def main():
         "idle_secs": 10 if q else 30,
         "idle_reps": 1 if q else 2,
         "kills": 10 if q else 20,
-        "reap_n": 2000,
-        "reap_reps": 3 if q else 7,
+        "reap": [[2000, 3]] if q else [[2000, 7], [20000, 3]],  # [orphans, rounds]
         "exec_rounds": 3 if q else 5,
         "exec_runs": 30 if q else 100,
     }
@@ -516,7 +581,8 @@ def main():
         R["mem"] = measure_memory(cls_list, P["mem_sizes"], P["mem_reps"], log)
         R["idle"] = measure_idle(cls_list, 100, P["idle_secs"], P["idle_reps"], log)
         R["restart"] = measure_restart(cls_list, P["kills"], log)
-        R["reap"], R["reap_cmds"] = measure_reap(Sentinel.bin, P["reap_n"], P["reap_reps"], log)
+        R["crash"] = measure_crash(cls_list, 10, log)
+        R["reap"] = {n: measure_reap(Sentinel.bin, n, reps, log) for n, reps in P["reap"]}
         s = Sentinel.bin
         R["exec"] = hyperfine_rounds({
             "sentinel": f"{s} exec -- /bin/true",
@@ -611,6 +677,16 @@ def write_report(a, P, cls_list, R, elapsed):
                  "sentinel is one process mapping a 1.7 MB binary plus its heap, while runsv and "
                  "s6-supervise are C programs of ~30 KB each that share their pages; their cost "
                  "grows with one process per service, sentinel's by a few KiB per service.")
+    w("## 1b. Cold start\n")
+    w("From launching the supervisor (for pm2: `pm2 start eco.json`, daemon included) until all N "
+      "services run (N `sleep` processes in its tree, polled every 5 ms), from the same runs as the "
+      "memory figures. Milliseconds.\n")
+    for n, per in R["mem"].items():
+        w(f"### Cold start with {n} service(s)\n")
+        rows, better = table({t: v["start"] for t, v in per.items()}, " ms")
+        L.extend(rows)
+        w("")
+        hint(better, f"{', '.join(better)} faster than sentinel.")
     # idle
     w(f"## 2. Idle cost with 100 services over {P['idle_secs']} s\n")
     w("All tools run at the same time, each with its 100 services, and are measured over the same "
@@ -638,21 +714,35 @@ def write_report(a, P, cls_list, R, elapsed):
       "(`set_down_and_ready` in s6-supervise.c), with no setting to shorten it. Both are at their fastest "
       "allowed setting here.\n")
     hint(better, f"{', '.join(better)} faster than sentinel.")
+    w("## 3b. Crash loop\n")
+    w("All tools at once, each supervising one service `sh -c 'echo x >> FILE; exit 1'` at its "
+      "**default** restart settings (supervisord: `startsecs=0`, `autorestart=true`, since with its "
+      "default `startsecs=1` it gives up after 3 tries): starts counted over 10 s (after 1 s), and the "
+      "CPU ticks of the supervisor's processes in the same window. Fewer starts means more "
+      "back-off; neither is better as such, the CPU column is the cost. pm2 at 0 has given up on the "
+      "service within the first second (`max_restarts` = 16 restarts shorter than `min_uptime`).\n")
+    for k, title in (("starts", "Starts in 10 s"), ("ticks", "Supervisor CPU ticks in 10 s")):
+        w(f"### {title}\n")
+        rows, _ = table({t: v[k] for t, v in R["crash"].items()}, "")
+        L.extend(rows)
+        w("")
     # reaping
-    w(f"## 4. PID 1 reaping: {P['reap_n']} orphans\n")
+    w("## 4. PID 1 reaping\n")
     w("Wall time (python timer) of the whole run as PID 1 of a new pid namespace; the shell spawns "
-      f"{P['reap_n']} double-forked `sleep 0.01` (each orphaned to PID 1 at once) then waits until "
-      f"`pgrep -x sleep` (which sees zombies too) finds none. {P['reap_reps']} rounds, interleaved. "
-      "Commands:\n")
+      "N double-forked `sleep 0.01` (each orphaned to PID 1 at once) then waits until "
+      "`pgrep -x sleep` (which sees zombies too) finds none; rounds interleaved. Commands (N = "
+      f"{P['reap'][0][0]}):\n")
     w("```")
-    for k, argv in R["reap_cmds"].items():
+    for k, argv in next(iter(R["reap"].values()))[1].items():
         w(shlex.join(argv))
     w("```\n")
-    rows, better = table(R["reap"], " ms")
-    L.extend(rows)
-    w("")
-    hint(better, f"{', '.join(better)} faster; the run is dominated by the shell's 2,000 forks, "
-         "so differences within a few % are noise on this machine.")
+    for n, reps in P["reap"]:
+        w(f"### {n} orphans, {reps} rounds\n")
+        rows, better = table(R["reap"][n][0], " ms")
+        L.extend(rows)
+        w("")
+        hint(better, f"{', '.join(better)} faster; the run is dominated by the shell's {n} forks, "
+             "so differences of a few % are noise on this shared machine.")
     # exec
     w("## 5. Plain exec\n")
     w(f"`hyperfine -N --warmup 5 --runs {P['exec_runs']}` per command, called {P['exec_rounds']} times "
