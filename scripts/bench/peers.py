@@ -291,7 +291,7 @@ def summary(xs):
 
 
 def fmt(v, unit=""):
-    if isinstance(v, float) and v != int(v) or (isinstance(v, float) and abs(v) < 10):
+    if isinstance(v, float) and v != int(v):
         return f"{v:.3f}{unit}" if abs(v) < 10 else f"{v:.1f}{unit}"
     return f"{int(v)}{unit}"
 
