@@ -753,8 +753,8 @@ def write_report(a, P, cls_list, R, elapsed):
     rows, better = table(R["exec"], " ms")
     L.extend(rows)
     w("")
-    hint(better, f"{', '.join(better)} faster: sentinel exec sets up a signalfd, an epoll loop and "
-         "a larger binary to map than tini's few KiB.")
+    hint(better, f"{', '.join(better)} faster; not profiled yet, the likely cost is that sentinel exec "
+         "sets up a signalfd and an epoll loop and maps a larger binary than tini's few KiB.")
     w("### Isolated exec (pid, net, mount, ipc, uts namespaces)\n")
     w("Same method. Commands:\n")
     w("```")
