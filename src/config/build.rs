@@ -8,8 +8,8 @@ use super::raw::{
 };
 use super::values::signal_name;
 use super::{
-    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, ServiceKind, Signal,
-    SliceConfig, SupervisorConfig,
+    Backoff, Config, LogConfig, Problem, RestartPolicy, Scaling, ServiceConfig, ServiceKind,
+    Signal, SliceConfig, SupervisorConfig,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -214,6 +214,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
         http,
         slices,
         services,
+        hooks: Vec::new(),
     }
 }
 
@@ -436,6 +437,7 @@ fn service(
         log,
         forward_signals,
         lifecycle,
+        scaling: Scaling::default(),
     }
 }
 

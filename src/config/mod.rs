@@ -33,6 +33,7 @@ mod lifecycle;
 mod model;
 mod node;
 mod raw;
+mod scaling;
 mod toml_src;
 mod values;
 #[cfg(feature = "yaml")]
@@ -41,6 +42,7 @@ mod yaml_src;
 pub use isolation::*;
 pub use lifecycle::*;
 pub use model::*;
+pub use scaling::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
 #[allow(unused_imports)]
 pub use values::{parse_duration, parse_signal, parse_size, signal_name, split_command};

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::isolation::{Isolation, SliceConfig};
 use super::lifecycle::Lifecycle;
+use super::scaling::{Hook, Scaling};
 use std::time::Duration;
 
 /// A whole config file, validated.
@@ -16,6 +17,8 @@ pub struct Config {
     pub slices: Vec<(String, SliceConfig)>,
     /// Services by name, in the order they appear in the file.
     pub services: Vec<(String, ServiceConfig)>,
+    /// `[[hooks]]`, in file order.
+    pub hooks: Vec<Hook>,
 }
 
 /// `[supervisor]`
@@ -104,6 +107,8 @@ pub struct ServiceConfig {
     pub isolation: Isolation,
     /// Type, readiness, health check, watchdog, dependencies.
     pub lifecycle: Lifecycle,
+    /// Instances, shared sockets, autoscaling, start limit, critical, watch.
+    pub scaling: Scaling,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

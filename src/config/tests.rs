@@ -86,6 +86,7 @@ fn defaults() {
         ServiceConfig {
             isolation: Default::default(),
             lifecycle: Default::default(),
+            scaling: Default::default(),
             command: vec!["/bin/true".to_string()],
             workdir: None,
             env: vec![],

@@ -370,6 +370,7 @@ mod tests {
         ServiceConfig {
             isolation: Default::default(),
             lifecycle: Default::default(),
+            scaling: Default::default(),
             command: vec!["true".into()],
             workdir: None,
             env: Vec::new(),
@@ -387,6 +388,7 @@ mod tests {
 
     fn config_of(services: Vec<(String, ServiceConfig)>) -> Config {
         Config {
+            hooks: Vec::new(),
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),
