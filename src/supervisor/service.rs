@@ -138,6 +138,9 @@ pub enum Event {
     WatchdogTimeout,
     /// Its deadline passed.
     Deadline,
+    /// `reset-failed`: forget the crash-loop window; a failed service goes
+    /// to stopped (it is not started).
+    ResetFailed,
 }
 
 /// What the loop must do.
@@ -167,6 +170,8 @@ pub struct Policy {
     pub oneshot: bool,
     /// A oneshot runs again this long after completing.
     pub every: Option<Duration>,
+    /// Too many starts within a window: `failed` until started by hand.
+    pub start_limit: Option<crate::config::StartLimit>,
 }
 
 impl Policy {
@@ -186,6 +191,7 @@ impl Policy {
             start_timeout: None,
             oneshot: false,
             every: None,
+            start_limit: None,
         }
     }
 }
@@ -204,6 +210,8 @@ pub struct Service {
     pub started_at: Option<(Instant, std::time::SystemTime)>,
     /// The delay the next automatic restart will wait.
     next_delay: Duration,
+    /// When recent processes started (for `start_limit`; at most `burst`).
+    starts: std::collections::VecDeque<Instant>,
 }
 
 impl Service {
@@ -218,6 +226,7 @@ impl Service {
             last_error: None,
             started_at: None,
             next_delay,
+            starts: std::collections::VecDeque::new(),
         }
     }
 
@@ -251,6 +260,8 @@ impl Service {
                 Event::Start | Event::Restart,
             ) => {
                 self.next_delay = self.policy.backoff.initial;
+                // Started by hand: the crash-loop window begins again.
+                self.starts.clear();
                 out.push(Action::Spawn);
             }
             (State::Running { .. } | State::Starting { .. }, Event::Start) => {}
@@ -299,6 +310,12 @@ impl Service {
 
             // Spawn results
             (_, Event::Spawned { pid }) => {
+                if let Some(limit) = self.policy.start_limit {
+                    if self.starts.len() >= limit.burst as usize {
+                        self.starts.pop_front();
+                    }
+                    self.starts.push_back(now);
+                }
                 self.state = if self.policy.ready_on_start {
                     State::Running { pid }
                 } else {
@@ -380,6 +397,13 @@ impl Service {
                 }
             }
             (_, Event::Exited { .. }) => {}
+
+            (State::Failed, Event::ResetFailed) => {
+                self.starts.clear();
+                self.last_error = None;
+                self.state = State::Stopped;
+            }
+            (_, Event::ResetFailed) => self.starts.clear(),
 
             // Deadlines
             (&State::Backoff { until }, Event::Deadline) if now >= until => out.push(Action::Spawn),
@@ -505,6 +529,24 @@ impl Service {
             self.state = State::Failed;
             return;
         }
+        if let Some(limit) = self.policy.start_limit {
+            let recent = self
+                .starts
+                .iter()
+                .filter(|&&t| now.saturating_duration_since(t) < limit.interval)
+                .count();
+            if recent >= limit.burst as usize {
+                let why = format!(
+                    "start limit hit: {recent} starts within {:?} (start_limit); \
+                     `sentinel start {}` or `sentinel reset-failed {}` tries again",
+                    limit.interval, self.name, self.name
+                );
+                out.push(Action::Log(format!("{}: {why}", self.name)));
+                self.last_error = Some(why);
+                self.state = State::Failed;
+                return;
+            }
+        }
         let b = self.policy.backoff;
         if exited && ran >= b.reset_after {
             self.next_delay = b.initial;
@@ -567,6 +609,74 @@ mod tests {
 
     fn spawns(actions: &[Action]) -> bool {
         actions.contains(&Action::Spawn)
+    }
+
+    #[test]
+    fn start_limit_fails_a_crash_loop_until_started_by_hand() {
+        let t0 = Instant::now();
+        let mut p = policy(RestartPolicy::Always);
+        p.backoff.initial = Duration::ZERO;
+        p.start_limit = Some(crate::config::StartLimit {
+            burst: 3,
+            interval: Duration::from_secs(10),
+        });
+        let mut s = Service::new("web".into(), p);
+        s.handle(Event::Start, t0);
+        let crash = Event::Exited {
+            status: ExitStatus::Code(1),
+        };
+        let mut now = t0;
+        // Starts 1, 2, 3 within the window; the third crash trips it.
+        for pid in 1..=3 {
+            s.handle(Event::Spawned { pid }, now);
+            now += ms(100);
+            let a = s.handle(crash.clone(), now);
+            if pid < 3 {
+                assert!(spawns(&a), "restart {pid} expected");
+            } else {
+                assert!(!spawns(&a));
+                assert_eq!(s.state, State::Failed);
+                assert!(s
+                    .last_error
+                    .as_deref()
+                    .unwrap()
+                    .contains("start limit hit: 3 starts"));
+            }
+        }
+        // Nothing brings it back by itself.
+        assert!(s.deadline().is_none());
+        // reset-failed stops it; start begins a fresh window.
+        s.handle(Event::ResetFailed, now);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.handle(Event::Start, now), vec![Action::Spawn]);
+        s.handle(Event::Spawned { pid: 9 }, now);
+        assert!(spawns(&s.handle(crash.clone(), now)));
+    }
+
+    #[test]
+    fn start_limit_window_slides() {
+        let t0 = Instant::now();
+        let mut p = policy(RestartPolicy::Always);
+        p.backoff.initial = Duration::ZERO;
+        p.start_limit = Some(crate::config::StartLimit {
+            burst: 2,
+            interval: Duration::from_secs(1),
+        });
+        let mut s = Service::new("web".into(), p);
+        s.handle(Event::Start, t0);
+        // One crash every 600 ms: never two starts within 1 s.
+        let mut now = t0;
+        for pid in 1..10 {
+            s.handle(Event::Spawned { pid }, now);
+            now += ms(600);
+            let a = s.handle(
+                Event::Exited {
+                    status: ExitStatus::Code(1),
+                },
+                now,
+            );
+            assert!(spawns(&a), "crash {pid} at {:?} should restart", now - t0);
+        }
     }
 
     #[test]
