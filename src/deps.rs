@@ -147,6 +147,7 @@ impl Graph {
     /// Every service that waits for `i`, directly or through others (not
     /// `i` itself), in start order: what a restart of `i` with
     /// `propagate = true` restarts.
+    #[cfg(test)]
     pub fn dependents_transitive(&self, i: usize) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
         let mut queue: VecDeque<usize> = self.rdeps[i].iter().copied().collect();

@@ -259,6 +259,23 @@ pub struct Plan {
     fprogs: Vec<libc::sock_fprog>,
     /// `lo` for SIOCGIFFLAGS/SIOCSIFFLAGS.
     ifreq: IfReq,
+    /// `LISTEN_PID=` and room for the pid, which the child writes in just
+    /// before exec (socket activation wants the process's own pid). Owned
+    /// (from `Box::into_raw`), freed on drop; the last entry of the env.
+    listen_pid: Option<*mut [u8; LISTEN_PID_BUF]>,
+}
+
+const LISTEN_PID_BUF: usize = 32;
+const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        if let Some(p) = self.listen_pid.take() {
+            // SAFETY: `p` came from `Box::into_raw` in `with_listen_pid` and
+            // is freed only here, once.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
 }
 
 /// `struct ifreq` with the name and the flags member of its union.
@@ -351,7 +368,48 @@ impl Plan {
                 flags: 0,
                 _pad: [0; 22],
             },
+            listen_pid: None,
         })
+    }
+
+    /// Set (or add) one environment variable, e.g. a count that changed
+    /// since the plan was made.
+    pub fn set_env(&mut self, key: &str, value: &str) -> Result<(), NulError> {
+        let entry = cstring(&format!("{key}={value}"))?;
+        let prefix = format!("{key}=");
+        match self
+            ._envp
+            .iter()
+            .position(|e| e.as_bytes().starts_with(prefix.as_bytes()))
+        {
+            Some(i) => self._envp[i] = entry,
+            None => self._envp.push(entry),
+        }
+        self.rebuild_envp();
+        Ok(())
+    }
+
+    /// Give the child `LISTEN_PID=<its own pid>` (systemd's socket
+    /// activation), written in the child right before exec.
+    pub fn with_listen_pid(mut self) -> Plan {
+        if self.listen_pid.is_none() {
+            self._envp
+                .retain(|e| !e.as_bytes().starts_with(LISTEN_PID_PREFIX));
+            let mut buf = [0u8; LISTEN_PID_BUF];
+            buf[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
+            buf[LISTEN_PID_PREFIX.len()] = b'0';
+            self.listen_pid = Some(Box::into_raw(Box::new(buf)));
+            self.rebuild_envp();
+        }
+        self
+    }
+
+    fn rebuild_envp(&mut self) {
+        let mut ptrs = null_terminated(&self._envp);
+        if let Some(p) = self.listen_pid {
+            ptrs.insert(ptrs.len() - 1, p as *const c_char);
+        }
+        self.envp_ptrs = ptrs;
     }
 
     /// Add the isolation steps.
@@ -1127,6 +1185,32 @@ fn child_main(
         }
     }
 
+    // LISTEN_PID: this process's pid as its own namespace sees it.
+    if let Some(buf) = plan.listen_pid {
+        // SAFETY: plain syscall without pointers.
+        let mut pid = unsafe { libc::syscall(libc::SYS_getpid) } as u64;
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (pid % 10) as u8;
+            n += 1;
+            pid /= 10;
+            if pid == 0 {
+                break;
+            }
+        }
+        // SAFETY: `buf` is this process's own copy (a fork: no shared
+        // memory) of a live allocation of LISTEN_PID_BUF bytes that nothing
+        // else references while the child runs; prefix (11) + 20 digits +
+        // NUL fit in 32.
+        let out = unsafe { &mut *buf };
+        let start = LISTEN_PID_PREFIX.len();
+        for k in 0..n {
+            out[start + k] = digits[n - 1 - k];
+        }
+        out[start + n] = 0;
+    }
+
     // 11. no_new_privs.
     if setup.no_new_privs {
         // SAFETY: plain prctl without pointers.
@@ -1234,6 +1318,29 @@ mod tests {
         let sid = out.split("sid=").nth(1).unwrap().split(' ').next().unwrap();
         let pid = out.split("pid=").nth(1).unwrap().trim();
         assert_eq!(sid, pid, "{out}");
+    }
+
+    #[test]
+    fn listen_pid_is_the_childs_own_and_env_can_change() {
+        let mut plan = Plan::new(
+            &argv(&["sh", "-c", "echo \"$LISTEN_PID $$ $N\""]),
+            &[env(), vec![("N".into(), "1".into())]].concat(),
+            None,
+            Session::New,
+        )
+        .unwrap()
+        .with_listen_pid();
+        for n in ["2", "3"] {
+            plan.set_env("N", n).unwrap();
+            let (code, out) = run(&plan);
+            assert_eq!(code, 0);
+            let words: Vec<&str> = out.split_whitespace().collect();
+            assert_eq!(words.len(), 3, "{out}");
+            assert_eq!(words[0], words[1], "LISTEN_PID is the shell's pid: {out}");
+            assert_eq!(words[2], n);
+        }
+        // Forked children see the pid too, and the plan is intact after.
+        assert_eq!(run(&plan).0, 0);
     }
 
     #[test]
