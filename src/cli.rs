@@ -31,6 +31,9 @@ enum Cmd {
     Start(StartArgs),
     Stop(StopArgs),
     Restart(RestartArgs),
+    Scale(ScaleArgs),
+    Reload(ReloadArgs),
+    ResetFailed(ResetFailedArgs),
     Logs(LogsArgs),
     Stats(StatsArgs),
     Top(TopArgs),
@@ -51,6 +54,10 @@ struct RunArgs {
     /// (default: on when sentinel is PID 1)
     #[argh(switch)]
     echo_logs: bool,
+    /// when this service is down for good, stop everything and exit with its
+    /// exit code (as `critical = true`; repeatable)
+    #[argh(option)]
+    exit_with: Vec<String>,
 }
 
 /// Run one command as tini does: forward signals, reap orphans, pass on its exit code.
@@ -209,10 +216,61 @@ target_command!(
     "Stop services (NAME, @group, or --all): stop_signal, then SIGKILL after stop_timeout."
 );
 target_command!(
-    RestartArgs,
-    "restart",
-    "Restart services (NAME, @group, or --all)."
+    ResetFailedArgs,
+    "reset-failed",
+    "Forget the crash-loop count of failed services (they stay stopped until `start`)."
 );
+
+/// Restart services (NAME, @group, or --all).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restart")]
+struct RestartArgs {
+    /// service names and @groups
+    #[argh(positional)]
+    targets: Vec<String>,
+    /// every service
+    #[argh(switch)]
+    all: bool,
+    /// one instance at a time, each next once the new one is ready
+    #[argh(switch)]
+    rolling: bool,
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+/// Set how many instances of a service run: `scale web 4`, or a new range `scale web 2-6`.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "scale")]
+struct ScaleArgs {
+    /// the service
+    #[argh(positional)]
+    service: String,
+    /// a count (within the service's range) or a new range MIN-MAX
+    #[argh(positional)]
+    count: String,
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+/// Read the config file again: start added services, stop removed ones, restart changed ones.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reload")]
+struct ReloadArgs {
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
 
 /// Show a service's recent output, and follow it with -f.
 #[derive(FromArgs, Debug)]
@@ -375,8 +433,20 @@ pub fn main() -> i32 {
             targets(c, a.targets, a.all, "start")
         }),
         Cmd::Stop(a) => client(a.socket, a.config, |c| targets(c, a.targets, a.all, "stop")),
+        Cmd::Restart(a) if a.rolling => client(a.socket, a.config, |c| {
+            targets(c, a.targets, a.all, "restart --rolling")
+        }),
         Cmd::Restart(a) => client(a.socket, a.config, |c| {
             targets(c, a.targets, a.all, "restart")
+        }),
+        Cmd::ResetFailed(a) => client(a.socket, a.config, |c| {
+            targets(c, a.targets, a.all, "reset-failed")
+        }),
+        Cmd::Scale(a) => client(a.socket, a.config, |c| scale(c, &a.service, &a.count)),
+        Cmd::Reload(a) => client(a.socket, a.config, |c| {
+            let r = answer(c.call(&Request::Reload {})?)?;
+            println!("{}", r.message.unwrap_or_default());
+            Ok(0)
         }),
         Cmd::Logs(a) => client(a.socket.clone(), a.config.clone(), |c| logs(c, &a)),
         Cmd::Stats(a) => client(a.socket.clone(), a.config.clone(), |c| stats(c, &a)),
@@ -406,6 +476,7 @@ fn run(a: RunArgs) -> i32 {
     };
     let opts = crate::event_loop::Options {
         config_path: a.config.clone(),
+        exit_with: a.exit_with.clone(),
         socket,
         echo_logs: a.echo_logs || cfg.supervisor.echo_logs.unwrap_or(role.is_pid1()),
         role,
@@ -551,13 +622,47 @@ fn targets(c: &mut Client, targets: Vec<String>, all: bool, verb: &str) -> Resul
         let req = match verb {
             "start" => Request::Start { target },
             "stop" => Request::Stop { target },
-            _ => Request::Restart { target },
+            "reset-failed" => Request::ResetFailed { target },
+            "restart --rolling" => Request::Restart {
+                target,
+                rolling: true,
+            },
+            _ => Request::Restart {
+                target,
+                rolling: false,
+            },
         };
         let r = answer(c.call(&req)?)?;
         if let Some(m) = r.message {
             println!("{m}");
         }
     }
+    Ok(0)
+}
+
+fn scale(c: &mut Client, service: &str, count: &str) -> Result<i32, String> {
+    let req = if count.contains('-') {
+        // Checked here for a quick answer; the supervisor checks again.
+        config::InstanceRange::parse(count).map_err(|e| format!("scale {service}: {e}"))?;
+        Request::Scale {
+            service: service.to_string(),
+            count: None,
+            range: Some(count.to_string()),
+        }
+    } else {
+        let n = count.parse::<u32>().map_err(|_| {
+            format!(
+                "scale {service}: `{count}` is not a count; give a number (`4`) or a range (`2-6`)"
+            )
+        })?;
+        Request::Scale {
+            service: service.to_string(),
+            count: Some(n),
+            range: None,
+        }
+    };
+    let r = answer(c.call(&req)?)?;
+    println!("{}", r.message.unwrap_or_default());
     Ok(0)
 }
 
@@ -894,6 +999,7 @@ mod tests {
             log_bytes: 0,
             started_at_ms: None,
             stats: None,
+            ..Default::default()
         };
         let t = status_table(&[s]);
         assert_eq!(

@@ -40,6 +40,24 @@ pub enum Request {
     },
     Restart {
         target: String,
+        /// One instance at a time, each next once the new one is ready.
+        #[serde(default, skip_serializing_if = "is_false")]
+        rolling: bool,
+    },
+    /// Set a service's instance count and/or range.
+    Scale {
+        service: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        /// `"2-6"`: a new range.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<String>,
+    },
+    /// Read the config file again and apply what changed.
+    Reload {},
+    /// Forget a failed service's crash-loop window (it stays stopped).
+    ResetFailed {
+        target: String,
     },
     Logs {
         service: String,
@@ -68,7 +86,7 @@ pub enum Request {
 }
 
 /// One service as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
     pub state: String,
@@ -112,6 +130,25 @@ pub struct ServiceStatus {
     /// CPU, memory ..., when asked for (`status` with `stats`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<crate::metrics::ResourceStats>,
+    /// For an instance (`web@2`): its service and number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// Instances wanted now, and the range (on every instance of a service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_range: Option<String>,
+    /// The last scaling decision and its reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale: Option<String>,
+    /// The unit's index in the supervisor (stable; not shown).
+    #[serde(skip)]
+    pub id: usize,
+    /// Scaled away or removed by a reload, and down: not shown.
+    #[serde(skip)]
+    pub hidden: bool,
 }
 
 fn yes() -> bool {
@@ -195,7 +232,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     serde_json::from_slice(line).map_err(|e| {
         format!(
             "bad request: {e}; expected one JSON object per line, e.g. {{\"cmd\":\"status\"}} \
-             (commands: status, start, stop, restart, logs, stats, shutdown)"
+             (commands: status, start, stop, restart, scale, reload, reset-failed, logs, stats, shutdown)"
         )
     })
 }

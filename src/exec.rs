@@ -289,6 +289,7 @@ pub fn run(a: &ExecArgs) -> i32 {
         cgroups.as_ref(),
         &std::env::temp_dir(),
         session,
+        None,
     ) {
         Ok(p) => p,
         Err(e) => {

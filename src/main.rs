@@ -12,6 +12,8 @@ mod exec;
 mod health;
 mod http;
 mod isolate;
+mod leftovers;
+mod listen;
 mod logs;
 mod metrics;
 mod pid1;

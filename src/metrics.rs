@@ -520,6 +520,13 @@ impl History {
         }
     }
 
+    /// Room for `services` (units made since: scaling, reload).
+    pub fn resize(&mut self, services: usize) {
+        if self.per_service.len() < services {
+            self.per_service.resize(services, VecDeque::new());
+        }
+    }
+
     pub fn push(&mut self, service: usize, sample: Sample) {
         if let Some(q) = self.per_service.get_mut(service) {
             if q.len() >= self.cap {
@@ -575,6 +582,7 @@ mod tests {
             notify_status: None,
             required: true,
             stats: None,
+            ..Default::default()
         }
     }
 

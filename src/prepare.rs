@@ -126,6 +126,7 @@ pub fn prepare(
     cgroups: Option<&Cgroups>,
     runtime_dir: &Path,
     session: sys::spawn::Session,
+    instance: Option<u32>,
 ) -> Result<Prepared, String> {
     let mut warnings = Vec::new();
     let fail = |what: String| format!("service {name}: {what}");
@@ -197,7 +198,9 @@ pub fn prepare(
         .map_err(|e| fail(e.to_string()))?
         .with_setup(setup);
 
-    // The cgroup leaf: <base>/<slices...>/<service>/0.
+    // The cgroup leaf: <base>/<slices...>/<service>/<instance> (0 without
+    // instances). With instances, the limits are each instance's own: on
+    // the leaf, not on the service's group.
     let chain = slice_chain(iso.slice.as_deref(), slices);
     let mut needed: Vec<Controller> = cgroup::controllers_needed(&iso.limits);
     for (_, l) in &chain {
@@ -242,11 +245,28 @@ pub fn prepare(
                 .map(|(n, _)| *n)
                 .zip(chain_limits.iter())
                 .collect();
-            Some(
-                cg.hierarchy
-                    .create(&cg.enabled, &named, name, &limits, "0")
-                    .map_err(|e| fail(format!("cgroup: {e}")))?,
-            )
+            match instance {
+                None => Some(
+                    cg.hierarchy
+                        .create(&cg.enabled, &named, name, &limits, "0")
+                        .map_err(|e| fail(format!("cgroup: {e}")))?,
+                ),
+                Some(k) => {
+                    let leaf = cg
+                        .hierarchy
+                        .create(
+                            &cg.enabled,
+                            &named,
+                            name,
+                            &Limits::default(),
+                            &k.to_string(),
+                        )
+                        .map_err(|e| fail(format!("cgroup: {e}")))?;
+                    cgroup::write_limits(leaf.path(), &limits)
+                        .map_err(|e| fail(format!("cgroup: {e}")))?;
+                    Some(leaf)
+                }
+            }
         }
         None if !needed.is_empty() && !iso.limits_optional => {
             return Err(fail(format!(
@@ -325,6 +345,7 @@ mod tests {
             None,
             &dir,
             sys::spawn::Session::New,
+            None,
         )
     }
 

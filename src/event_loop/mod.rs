@@ -26,6 +26,7 @@ use crate::logs::{LineSplitter, Ring, RotatingFile, Stream};
 use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 
 mod lifecycle;
+mod scaling;
 
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -56,6 +57,8 @@ const MAX_CONN_BUFFER: usize = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config_path: PathBuf,
+    /// `run --exit-with NAME`: these services are critical.
+    pub exit_with: Vec<String>,
     pub socket: PathBuf,
     pub echo_logs: bool,
     pub role: crate::pid1::Role,
@@ -146,6 +149,19 @@ pub struct Runtime {
     started: Instant,
     /// The HTTP endpoint, when `[http]` is configured.
     http: Option<crate::http::Server>,
+    /// The config in force (replaced by a reload).
+    config: Config,
+    /// sentinel's own environment, which services inherit.
+    base_env: Vec<(String, String)>,
+    runtime_dir: PathBuf,
+    cgroups: Option<crate::prepare::Cgroups>,
+    notify_path: PathBuf,
+    /// Each service's `listen` sockets, as configured and opened.
+    listen: HashMap<String, (Vec<crate::config::ListenSocket>, Vec<OwnedFd>)>,
+    /// Each service's last scaling decision (`2 -> 3 by command`).
+    last_scale: HashMap<String, String>,
+    /// Bumped when units are made or change settings (for the HTTP server).
+    units_generation: u64,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -229,118 +245,7 @@ impl Runtime {
         for n in notes {
             log(&n);
         }
-        let width = config
-            .services
-            .iter()
-            .map(|(n, _)| n.len())
-            .max()
-            .unwrap_or(0);
-        // One sd_notify socket for every service that speaks the protocol.
-        let mut notify = None;
         let notify_path = runtime_dir.join("notify.sock");
-        if config
-            .services
-            .iter()
-            .any(|(_, s)| s.lifecycle.needs_notify_socket())
-        {
-            let mut sock = crate::health::NotifySocket::bind(&notify_path)
-                .map_err(|e| format!("sd_notify socket {}: {e}", notify_path.display()))?;
-            poll.registry()
-                .register(&mut sock, NOTIFY, Interest::READABLE)
-                .map_err(|e| format!("register sd_notify socket: {e}"))?;
-            notify = Some(sock);
-        }
-        let mut io = Vec::new();
-        for (i, (name, svc)) in config.services.iter().enumerate() {
-            let mut env: Vec<(String, String)> = if svc.clear_env {
-                Vec::new()
-            } else {
-                base_env.clone()
-            };
-            let mut extra = vec![("SENTINEL_SERVICE".to_string(), name.clone())];
-            let life = &svc.lifecycle;
-            if life.needs_notify_socket() {
-                extra.push(("NOTIFY_SOCKET".into(), notify_path.display().to_string()));
-            }
-            if let Some(w) = life.watchdog {
-                extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
-            }
-            if life.ready == crate::config::Readiness::Fd {
-                extra.push((
-                    "SENTINEL_READY_FD".into(),
-                    crate::health::READY_FD.to_string(),
-                ));
-            }
-            for (k, v) in svc.env.iter().chain(extra.iter()) {
-                env.retain(|(ek, _)| ek != k);
-                env.push((k.clone(), v.clone()));
-            }
-            let prepared = crate::prepare::prepare(
-                name,
-                &svc.command,
-                env,
-                svc.workdir.as_deref(),
-                &svc.isolation,
-                &config.slices,
-                cgroups.as_ref(),
-                &runtime_dir,
-                sys::spawn::Session::New,
-            )?;
-            for w in &prepared.warnings {
-                log(&format!("warning: {w}"));
-            }
-            let plan = prepared.plan;
-            let (out_w, mut out_r) =
-                pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
-            let (err_w, mut err_r) =
-                pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
-            // Children get blocking write ends; only sentinel's ends are non-blocking.
-            for w in [&out_w, &err_w] {
-                w.set_nonblocking(false)
-                    .map_err(|e| format!("service {name}: pipe: {e}"))?;
-            }
-            for (s, r) in [&mut out_r, &mut err_r].into_iter().enumerate() {
-                poll.registry()
-                    .register(r, Token(PIPE_BASE + 2 * i + s), Interest::READABLE)
-                    .map_err(|e| format!("service {name}: register pipe: {e}"))?;
-            }
-            let file = match &config.supervisor.log_dir {
-                Some(dir) => {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("log_dir {}: {e}", dir.display()))?;
-                    let path = dir.join(format!("{name}.log"));
-                    Some(
-                        RotatingFile::open(path.clone(), svc.log.max_size, svc.log.keep)
-                            .map_err(|e| format!("service {name}: open {}: {e}", path.display()))?,
-                    )
-                }
-                None => None,
-            };
-            io.push(ServiceIo {
-                life: svc.lifecycle.clone(),
-                health: None,
-                probe: None,
-                ready_pipe: None,
-                watchdog_at: None,
-                notify_status: None,
-                health_totals: (0, 0),
-                plan,
-                pidfd: None,
-                leaf: prepared.leaf,
-                groups: svc.groups.clone(),
-                forward: svc
-                    .forward_signals
-                    .clone()
-                    .unwrap_or_else(|| config.supervisor.forward_signals.clone()),
-                readers: [out_r, err_r],
-                writers: [out_w, err_w],
-                splitters: [LineSplitter::new(MAX_LINE), LineSplitter::new(MAX_LINE)],
-                file,
-                ring: Ring::new(1000, 256 * 1024),
-                prefix: format!("{name:width$} | ").into_bytes(),
-                log_bytes: 0,
-            });
-        }
 
         let mut listener = bind_socket(&opts.socket)?;
         poll.registry()
@@ -357,14 +262,14 @@ impl Runtime {
             None => None,
         };
 
-        Ok(Runtime {
+        let mut rt = Runtime {
             poll,
             signals,
             listener,
             socket_path: opts.socket.clone(),
             allowed_uids: config.supervisor.socket_allow_uids.clone(),
             sup: Supervisor::new(config),
-            io,
+            io: Vec::new(),
             pids: HashMap::new(),
             conns: HashMap::new(),
             next_conn: 0,
@@ -374,12 +279,253 @@ impl Runtime {
             echo: opts.echo_logs.then(Vec::new),
             opts,
             reaped_orphans: 0,
-            notify,
+            notify: None,
             probe_pids: HashMap::new(),
             read_buf: vec![0; READ_BUDGET],
             started: Instant::now(),
             http,
+            config: config.clone(),
+            base_env,
+            runtime_dir,
+            cgroups,
+            notify_path,
+            listen: HashMap::new(),
+            last_scale: HashMap::new(),
+            units_generation: 0,
+        };
+        for name in &rt.opts.exit_with.clone() {
+            rt.sup.set_critical(name)?;
+        }
+        rt.open_notify_socket()?;
+        for (name, svc) in &config.services {
+            rt.open_listen(name, &svc.scaling.listen)?;
+        }
+        for u in 0..rt.sup.services.len() {
+            let io = rt.make_io(u)?;
+            rt.io.push(io);
+        }
+        rt.fix_prefixes();
+        Ok(rt)
+    }
+
+    /// One sd_notify socket for every service that speaks the protocol
+    /// (made when the first one appears).
+    fn open_notify_socket(&mut self) -> Result<(), String> {
+        if self.notify.is_some()
+            || !self
+                .config
+                .services
+                .iter()
+                .any(|(_, s)| s.lifecycle.needs_notify_socket())
+        {
+            return Ok(());
+        }
+        let path = &self.notify_path;
+        let mut sock = crate::health::NotifySocket::bind(path)
+            .map_err(|e| format!("sd_notify socket {}: {e}", path.display()))?;
+        self.poll
+            .registry()
+            .register(&mut sock, NOTIFY, Interest::READABLE)
+            .map_err(|e| format!("register sd_notify socket: {e}"))?;
+        self.notify = Some(sock);
+        Ok(())
+    }
+
+    /// Open a service's `listen` sockets (once: kept across restarts and
+    /// reloads while the addresses stay the same).
+    fn open_listen(
+        &mut self,
+        service: &str,
+        wanted: &[crate::config::ListenSocket],
+    ) -> Result<(), String> {
+        if let Some((have, _)) = self.listen.get(service) {
+            if have == wanted {
+                return Ok(());
+            }
+        }
+        let mut fds = Vec::new();
+        for l in wanted {
+            let fd = crate::listen::open(&l.addr)
+                .map_err(|e| format!("service {service}: listen {}: {e}", l.addr))?;
+            fds.push(fd);
+        }
+        if wanted.is_empty() {
+            self.listen.remove(service);
+        } else {
+            self.listen
+                .insert(service.to_string(), (wanted.to_vec(), fds));
+        }
+        Ok(())
+    }
+
+    /// The environment, plan and cgroup leaf of unit `u`, from its
+    /// service's current settings.
+    fn prepare_unit(&self, u: usize) -> Result<crate::prepare::Prepared, String> {
+        let spec = &self.sup.specs[self.sup.unit_spec[u]];
+        let k = self.sup.unit_instance[u];
+        let svc = &spec.config;
+        let name = &spec.name;
+        let mut env: Vec<(String, String)> = if svc.clear_env {
+            Vec::new()
+        } else {
+            self.base_env.clone()
+        };
+        let mut extra = vec![("SENTINEL_SERVICE".to_string(), name.clone())];
+        if spec.range.is_some() {
+            extra.push(("SENTINEL_INSTANCE".into(), k.to_string()));
+            extra.push(("SENTINEL_INSTANCES".into(), spec.want.to_string()));
+        }
+        if let Some(base) = svc.scaling.port_base {
+            extra.push(("PORT".into(), (u32::from(base) + k).to_string()));
+        }
+        let life = &svc.lifecycle;
+        if life.needs_notify_socket() {
+            extra.push((
+                "NOTIFY_SOCKET".into(),
+                self.notify_path.display().to_string(),
+            ));
+        }
+        if let Some(w) = life.watchdog {
+            extra.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+        }
+        if life.ready == crate::config::Readiness::Fd {
+            extra.push((
+                "SENTINEL_READY_FD".into(),
+                crate::health::READY_FD.to_string(),
+            ));
+        }
+        let listen = &svc.scaling.listen;
+        if !listen.is_empty() {
+            extra.push(("LISTEN_FDS".into(), listen.len().to_string()));
+            let names: Vec<&str> = listen.iter().map(|l| l.name.as_str()).collect();
+            extra.push(("LISTEN_FDNAMES".into(), names.join(":")));
+        }
+        for (k, v) in svc.env.iter().chain(extra.iter()) {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
+        let mut prepared = crate::prepare::prepare(
+            name,
+            &svc.command,
+            env,
+            svc.workdir.as_deref(),
+            &svc.isolation,
+            &self.config.slices,
+            self.cgroups.as_ref(),
+            &self.runtime_dir,
+            sys::spawn::Session::New,
+            spec.range.map(|_| k),
+        )?;
+        if !listen.is_empty() {
+            prepared.plan = prepared.plan.with_listen_pid();
+        }
+        Ok(prepared)
+    }
+
+    /// Pipes, log file and plan for unit `u` (a new slot).
+    fn make_io(&mut self, u: usize) -> Result<ServiceIo, String> {
+        let name = self.sup.name(u).to_string();
+        let prepared = self.prepare_unit(u)?;
+        for w in &prepared.warnings {
+            log(&format!("warning: {w}"));
+        }
+        let (out_w, mut out_r) = pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
+        let (err_w, mut err_r) = pipe::new().map_err(|e| format!("service {name}: pipe: {e}"))?;
+        // Children get blocking write ends; only sentinel's ends are non-blocking.
+        for w in [&out_w, &err_w] {
+            w.set_nonblocking(false)
+                .map_err(|e| format!("service {name}: pipe: {e}"))?;
+        }
+        for (s, r) in [&mut out_r, &mut err_r].into_iter().enumerate() {
+            self.poll
+                .registry()
+                .register(r, Token(PIPE_BASE + 2 * u + s), Interest::READABLE)
+                .map_err(|e| format!("service {name}: register pipe: {e}"))?;
+        }
+        let svc = &self.sup.specs[self.sup.unit_spec[u]].config;
+        let file = self.open_log_file(&name, svc.log)?;
+        Ok(ServiceIo {
+            life: svc.lifecycle.clone(),
+            health: None,
+            probe: None,
+            ready_pipe: None,
+            watchdog_at: None,
+            notify_status: None,
+            health_totals: (0, 0),
+            plan: prepared.plan,
+            pidfd: None,
+            leaf: prepared.leaf,
+            groups: svc.groups.clone(),
+            forward: svc
+                .forward_signals
+                .clone()
+                .unwrap_or_else(|| self.config.supervisor.forward_signals.clone()),
+            readers: [out_r, err_r],
+            writers: [out_w, err_w],
+            splitters: [LineSplitter::new(MAX_LINE), LineSplitter::new(MAX_LINE)],
+            file,
+            ring: Ring::new(1000, 256 * 1024),
+            prefix: Vec::new(),
+            log_bytes: 0,
         })
+    }
+
+    fn open_log_file(
+        &self,
+        name: &str,
+        log: crate::config::LogConfig,
+    ) -> Result<Option<RotatingFile>, String> {
+        match &self.config.supervisor.log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("log_dir {}: {e}", dir.display()))?;
+                let path = dir.join(format!("{name}.log"));
+                Ok(Some(
+                    RotatingFile::open(path.clone(), log.max_size, log.keep)
+                        .map_err(|e| format!("service {name}: open {}: {e}", path.display()))?,
+                ))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// `name | ` for echoed lines, padded to the longest unit name.
+    fn fix_prefixes(&mut self) {
+        let width = (0..self.io.len())
+            .map(|u| self.sup.name(u).len())
+            .max()
+            .unwrap_or(0);
+        for u in 0..self.io.len() {
+            let name = self.sup.name(u);
+            self.io[u].prefix = format!("{name:width$} | ").into_bytes();
+        }
+    }
+
+    /// Give unit `u` its service's new settings (after a reload), keeping
+    /// its pipes and log ring. Takes effect at its next start.
+    fn refresh_io(&mut self, u: usize) -> Result<(), String> {
+        let prepared = self.prepare_unit(u)?;
+        for w in &prepared.warnings {
+            log(&format!("warning: {w}"));
+        }
+        let name = self.sup.name(u).to_string();
+        let svc = self.sup.specs[self.sup.unit_spec[u]].config.clone();
+        let file = self.open_log_file(&name, svc.log)?;
+        let io = &mut self.io[u];
+        io.plan = prepared.plan;
+        if prepared.leaf.is_some() {
+            io.leaf = prepared.leaf;
+        }
+        io.life = svc.lifecycle.clone();
+        io.groups = svc.groups.clone();
+        io.forward = svc
+            .forward_signals
+            .clone()
+            .unwrap_or_else(|| self.config.supervisor.forward_signals.clone());
+        if let Some(mut old) = std::mem::replace(&mut io.file, file) {
+            let _ = old.flush();
+        }
+        Ok(())
     }
 
     /// Run until shutdown completes; returns the exit code.
@@ -464,8 +610,18 @@ impl Runtime {
             }
         }
         let _ = std::fs::remove_file(&self.socket_path);
-        log("all services stopped; exiting");
-        0
+        match self.sup.exit_code {
+            Some(code) => {
+                log(&format!(
+                    "all services stopped; exiting with {code} (critical service)"
+                ));
+                code
+            }
+            None => {
+                log("all services stopped; exiting");
+                0
+            }
+        }
     }
 
     // ----- actions -------------------------------------------------------
@@ -488,8 +644,19 @@ impl Runtime {
                 }
                 Action::KillGroup { pgid } => {
                     signal_group(pgid, libc::SIGKILL);
-                    // Whatever the service forked, wherever it went.
-                    self.kill_cgroup(i);
+                    // Whatever the service forked, wherever it went: its
+                    // cgroup, or without one, its session.
+                    if self.io[i].leaf.is_some() {
+                        self.kill_cgroup(i);
+                    } else {
+                        let n = crate::leftovers::kill_session(pgid);
+                        if n > 0 {
+                            log(&format!(
+                                "{}: killed {n} leftover process(es) of its session",
+                                self.sup.name(i)
+                            ));
+                        }
+                    }
                 }
                 Action::Log(msg) => log(&msg),
             }
@@ -516,6 +683,11 @@ impl Runtime {
     }
 
     fn spawn(&mut self, i: usize) -> Event {
+        let spec = &self.sup.specs[self.sup.unit_spec[i]];
+        if spec.range.is_some() {
+            let n = spec.want.to_string();
+            let _ = self.io[i].plan.set_env("SENTINEL_INSTANCES", &n);
+        }
         let ready_write = self.ready_pipe_for(i);
         let io = &self.io[i];
         let mut stdio = vec![
@@ -526,6 +698,11 @@ impl Runtime {
         if let Some(w) = &ready_write {
             // `ready = "fd"`: fd 3 (SENTINEL_READY_FD).
             stdio.push(sys::spawn::Stdio::Fd(w.as_fd()));
+        }
+        let spec = &self.sup.specs[self.sup.unit_spec[i]];
+        // `listen`: fd 3.. (LISTEN_FDS), shared by every instance.
+        if let Some((_, fds)) = self.listen.get(&spec.name) {
+            stdio.extend(fds.iter().map(|fd| sys::spawn::Stdio::Fd(fd.as_fd())));
         }
         let cgroup = io.leaf.as_ref().map(|l| sys::spawn::Cgroup {
             dir: l.dir_fd(),
@@ -634,6 +811,10 @@ impl Runtime {
                 }
                 if sig == libc::SIGHUP {
                     self.reopen_logs();
+                    // SIGHUP reloads the config, unless a service takes it.
+                    if !self.io.iter().any(|io| io.forward.contains(&Signal(sig))) {
+                        let _ = self.reload();
+                    }
                 }
             }
         }
@@ -963,15 +1144,47 @@ impl Runtime {
                     Err(e) => Response::error(e),
                 }
             }
-            Request::Start { target } | Request::Stop { target } | Request::Restart { target }
+            Request::Start { .. }
+            | Request::Stop { .. }
+            | Request::Restart { .. }
+            | Request::Scale { .. }
+            | Request::Reload {}
+            | Request::ResetFailed { .. }
                 if self.sup.shutting_down() =>
             {
-                let _ = target;
                 Response::error("sentinel is shutting down")
             }
             Request::Start { target } => self.command(&target, Event::Start, "started"),
             Request::Stop { target } => self.command(&target, Event::Stop, "stopping"),
-            Request::Restart { target } => self.command(&target, Event::Restart, "restarting"),
+            Request::Restart {
+                target,
+                rolling: false,
+            } => self.command(&target, Event::Restart, "restarting"),
+            Request::Restart {
+                target,
+                rolling: true,
+            } => match self.sup.resolve(&Target::parse(&target)) {
+                Ok(units) => {
+                    let a = self.sup.restart_rolling(&units, now);
+                    self.execute(a);
+                    Response::message(format!(
+                        "rolling restart: {}",
+                        units
+                            .iter()
+                            .map(|&u| self.sup.name(u))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+                Err(e) => Response::error(e),
+            },
+            Request::ResetFailed { target } => self.command(&target, Event::ResetFailed, "reset"),
+            Request::Scale {
+                service,
+                count,
+                range,
+            } => self.scale(&service, count, range.as_deref(), "by command", now),
+            Request::Reload {} => self.reload(),
             Request::Logs {
                 service,
                 lines,
@@ -1043,6 +1256,7 @@ impl Runtime {
 
     fn status_of(&self, i: usize, now: Instant) -> ServiceStatus {
         let s = &self.sup.services[i];
+        let spec = &self.sup.specs[self.sup.unit_spec[i]];
         ServiceStatus {
             name: s.name.clone(),
             state: s.state.name().to_string(),
@@ -1085,6 +1299,13 @@ impl Runtime {
             log_bytes: self.io[i].log_bytes,
             started_at_ms: s.started_at.map(|(_, wall)| crate::metrics::unix_ms(wall)),
             stats: None,
+            service: spec.range.map(|_| spec.name.clone()),
+            instance: spec.range.map(|_| self.sup.unit_instance[i]),
+            instances: spec.range.map(|_| spec.want),
+            instance_range: spec.range.map(|r| r.to_string()),
+            last_scale: self.last_scale.get(&spec.name).cloned(),
+            id: i,
+            hidden: !self.sup.visible(i),
         }
     }
 
@@ -1206,12 +1427,36 @@ impl crate::http::Backend for Runtime {
         &self.io[service].ring
     }
 
+    fn generation(&self) -> u64 {
+        let visible = (0..self.io.len()).filter(|&u| self.sup.visible(u)).count();
+        (self.units_generation << 32) ^ visible as u64
+    }
+
+    fn info(&self) -> Vec<crate::http::ServiceInfo> {
+        (0..self.io.len())
+            .map(|u| {
+                let svc = &self.sup.specs[self.sup.unit_spec[u]].config;
+                crate::http::ServiceInfo {
+                    name: self.sup.name(u).to_string(),
+                    command: svc.command.clone(),
+                    restart: crate::http::ServiceInfo::restart_name(svc.restart),
+                    autostart: svc.autostart,
+                    stop_timeout_ms: svc.stop_timeout.as_millis() as u64,
+                    hidden: !self.sup.visible(u),
+                }
+            })
+            .collect()
+    }
+
     fn command(&mut self, target: &str, verb: crate::http::Verb) -> Result<String, String> {
         let target = target.to_string();
         let req = match verb {
             crate::http::Verb::Start => Request::Start { target },
             crate::http::Verb::Stop => Request::Stop { target },
-            crate::http::Verb::Restart => Request::Restart { target },
+            crate::http::Verb::Restart => Request::Restart {
+                target,
+                rolling: false,
+            },
         };
         let r = self.on_request(usize::MAX, req);
         match (r.ok, r.message, r.error) {

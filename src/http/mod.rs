@@ -49,6 +49,11 @@ pub trait Backend {
     fn ring(&self, service: usize) -> &Ring;
     /// start/stop/restart a target (`name`, `@group`, `*`): the message, or why not.
     fn command(&mut self, target: &str, verb: Verb) -> Result<String, String>;
+    /// Changes whenever units are made or their settings change (scaling,
+    /// reload): the server then asks for `info` again.
+    fn generation(&self) -> u64;
+    /// What the config says of each unit, by id (the order of `status`).
+    fn info(&self) -> Vec<ServiceInfo>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +92,24 @@ const MAX_ID: usize = 1 << 28;
 
 /// What the config says about a service, for `/api/v1/services/NAME`.
 #[derive(Debug, Clone)]
-struct ServiceInfo {
-    name: String,
-    command: Vec<String>,
-    restart: &'static str,
-    autostart: bool,
-    stop_timeout_ms: u64,
+pub struct ServiceInfo {
+    pub name: String,
+    pub command: Vec<String>,
+    pub restart: &'static str,
+    pub autostart: bool,
+    pub stop_timeout_ms: u64,
+    /// Scaled away or removed, and down: not shown.
+    pub hidden: bool,
+}
+
+impl ServiceInfo {
+    pub fn restart_name(p: RestartPolicy) -> &'static str {
+        match p {
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Never => "never",
+        }
+    }
 }
 
 /// Which log lines an event stream carries.
@@ -156,6 +173,8 @@ struct Broadcast {
 }
 
 pub struct Server {
+    /// The backend's `generation` that `info` is from.
+    generation: Option<u64>,
     cfg: HttpConfig,
     registry: Registry,
     listener: Option<TcpListener>,
@@ -207,21 +226,7 @@ impl Server {
             ));
             listener = Some(l);
         }
-        let info = config
-            .services
-            .iter()
-            .map(|(name, s)| ServiceInfo {
-                name: name.clone(),
-                command: s.command.clone(),
-                restart: match s.restart {
-                    RestartPolicy::Always => "always",
-                    RestartPolicy::OnFailure => "on-failure",
-                    RestartPolicy::Never => "never",
-                },
-                autostart: s.autostart,
-                stop_timeout_ms: s.stop_timeout.as_millis() as u64,
-            })
-            .collect::<Vec<_>>();
+        let info: Vec<ServiceInfo> = Vec::new();
         let n = info.len();
         let mut server = Server {
             cfg: cfg.clone(),
@@ -241,6 +246,7 @@ impl Server {
             watch_until: None,
             broadcast: Broadcast::default(),
             metrics_file_error: None,
+            generation: None,
         };
         if cfg.metrics_file.is_some() {
             server.timers.push((now, TimerId::MetricsFile));
@@ -257,7 +263,32 @@ impl Server {
     }
 
     /// A readiness event for token `base + offset`.
+    /// Take the backend's current units (made by scaling or a reload).
+    fn sync(&mut self, backend: &dyn Backend) {
+        let g = backend.generation();
+        if self.generation == Some(g) {
+            return;
+        }
+        self.generation = Some(g);
+        self.info = backend.info();
+        let n = self.info.len();
+        if self.counters.len() < n {
+            self.counters.resize(n, ServiceCounters::default());
+        }
+        self.history.resize(n);
+        // New units join the event streams from their next line on.
+        if self.broadcast.primed {
+            while self.broadcast.states.len() < n {
+                let i = self.broadcast.states.len();
+                self.broadcast.states.push(String::new());
+                self.broadcast.log_seq.push(backend.ring(i).last_seq());
+            }
+        }
+        self.metrics_cache = None;
+    }
+
     pub fn on_event(&mut self, offset: usize, backend: &mut dyn Backend, now: Instant) {
+        self.sync(backend);
         if offset == 0 {
             self.accept(now);
         } else {
@@ -267,6 +298,7 @@ impl Server {
 
     /// A heap entry of ours came due.
     pub fn on_timer(&mut self, id: TimerId, at: Instant, backend: &mut dyn Backend, now: Instant) {
+        self.sync(backend);
         match id {
             TimerId::Conn(c) => {
                 let Some(conn) = self.conns.get_mut(&c) else {
@@ -310,6 +342,7 @@ impl Server {
     /// Once per loop turn: send state changes and new log lines to the
     /// event streams.
     pub fn after_turn(&mut self, backend: &mut dyn Backend) {
+        self.sync(backend);
         let subs: Vec<(usize, LogSub)> = self
             .conns
             .iter()
@@ -325,7 +358,14 @@ impl Server {
         }
         let mut common = Vec::new();
         for (i, s) in services.iter().enumerate() {
-            let sig = signature(s);
+            if s.hidden && self.broadcast.states[i] == "hidden" {
+                continue;
+            }
+            let sig = if s.hidden {
+                "hidden".to_string()
+            } else {
+                signature(s)
+            };
             if self.broadcast.states[i] != sig {
                 let line = serde_json::to_string(s).unwrap_or_default();
                 sse_event(&mut common, "service", &line);
@@ -661,7 +701,8 @@ impl Server {
                 return text.clone();
             }
         }
-        let (sup, services) = self.sampled(backend);
+        let (sup, mut services) = self.sampled(backend);
+        services.retain(|s| !s.hidden);
         let text = metrics::render(&metrics::Input {
             version: env!("CARGO_PKG_VERSION"),
             supervisor: &sup,

@@ -128,11 +128,16 @@ impl Server {
     }
 
     fn index(&self, name: &str) -> Option<usize> {
-        self.info.iter().position(|i| i.name == name)
+        self.info.iter().position(|i| i.name == name && !i.hidden)
     }
 
     fn no_service(&self, name: &str) -> Reply {
-        let names: Vec<&str> = self.info.iter().map(|i| i.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .info
+            .iter()
+            .filter(|i| !i.hidden)
+            .map(|i| i.name.as_str())
+            .collect();
         not_found(&format!(
             "no service named {name:?}; services: {}",
             names.join(", ")
@@ -153,6 +158,7 @@ impl Server {
             "services": services
                 .iter()
                 .enumerate()
+                .filter(|(_, s)| !s.hidden)
                 .map(|(i, s)| self.service_json(i, s))
                 .collect::<Vec<_>>(),
         })

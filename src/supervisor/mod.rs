@@ -249,12 +249,18 @@ impl Supervisor {
 
     /// Every visible unit, in config order.
     pub fn visible_units(&self) -> Vec<usize> {
-        self.all_units().into_iter().filter(|&i| self.visible(i)).collect()
+        self.all_units()
+            .into_iter()
+            .filter(|&i| self.visible(i))
+            .collect()
     }
 
     /// Every unit, specs in config order, instances in order.
     fn all_units(&self) -> Vec<usize> {
-        self.specs.iter().flat_map(|s| s.units.iter().copied()).collect()
+        self.specs
+            .iter()
+            .flat_map(|s| s.units.iter().copied())
+            .collect()
     }
 
     /// Units in start order (dependencies first).
@@ -493,7 +499,11 @@ impl Supervisor {
                 }
             }
         }
-        self.spec_order.iter().copied().filter(|&d| seen[d]).collect()
+        self.spec_order
+            .iter()
+            .copied()
+            .filter(|&d| seen[d])
+            .collect()
     }
 
     /// A critical service's unit went down for good: stop everything and
@@ -510,15 +520,16 @@ impl Supervisor {
             None => 1,
         };
         self.exit_code = Some(code);
-        let mut out = vec![(
-            i,
-            Action::Log(format!(
+        let mut out =
+            vec![(
+                i,
+                Action::Log(format!(
                 "{}: critical service is down for good ({}); stopping everything, exit code {code}",
                 unit.name,
                 unit.last_exit
                     .map_or_else(|| unit.last_error.clone().unwrap_or_default(), |e| e.to_string())
             )),
-        )];
+            )];
         out.extend(self.begin_shutdown(now));
         out
     }
@@ -612,7 +623,8 @@ impl Supervisor {
         // Rollouts forget units no longer active.
         for r in &mut self.rollouts {
             if r.spec == s {
-                r.pending.retain(|u| units[to as usize..].iter().all(|x| x != u));
+                r.pending
+                    .retain(|u| units[to as usize..].iter().all(|x| x != u));
             }
         }
         ScaleOutcome {
@@ -646,6 +658,7 @@ impl Supervisor {
     }
 
     /// Whether a rolling restart of the spec is under way.
+    #[cfg(test)]
     pub fn rolling(&self, s: usize) -> bool {
         self.rollouts.iter().any(|r| r.spec == s)
     }
@@ -770,7 +783,8 @@ impl Supervisor {
                 o.removed.push(self.specs[s].name.clone());
                 for u in self.specs[s].units.clone() {
                     self.waiting_for[u] = None;
-                    o.actions.extend(tag(u, self.services[u].handle(Event::Stop, now)));
+                    o.actions
+                        .extend(tag(u, self.services[u].handle(Event::Stop, now)));
                 }
             }
         }
@@ -1182,7 +1196,13 @@ mod tests {
     fn spawn_all(s: &mut Supervisor, a: &[Tagged], now: Instant) {
         for (i, act) in a {
             if *act == Action::Spawn {
-                s.handle(*i, Event::Spawned { pid: 1000 + *i as i32 }, now);
+                s.handle(
+                    *i,
+                    Event::Spawned {
+                        pid: 1000 + *i as i32,
+                    },
+                    now,
+                );
             }
         }
     }
@@ -1234,7 +1254,12 @@ mod tests {
 
         // A new range: 6 allowed now, and the slots are reused.
         let o = s
-            .scale("web", Some(6), Some(InstanceRange::parse("2-6").unwrap()), t0)
+            .scale(
+                "web",
+                Some(6),
+                Some(InstanceRange::parse("2-6").unwrap()),
+                t0,
+            )
             .unwrap();
         assert_eq!(o.added_units.len(), 2, "units 2 and 3 are reused");
         assert_eq!(spawned(&o.actions).len(), 4);

@@ -39,3 +39,14 @@ pub fn pidfd_send_signal(
         Ok(())
     }
 }
+
+/// Take ownership of fd `n` that this process inherited at exec (socket
+/// activation passes listening sockets at 3..). None when `n` is not open.
+/// Call it once per fd: the returned `OwnedFd` closes it on drop.
+pub fn inherited_fd(n: std::os::fd::RawFd) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: F_GETFD only reads the fd's flags; -1 means it is not open.
+    let open = unsafe { libc::fcntl(n, libc::F_GETFD) } >= 0;
+    // SAFETY: the fd is open, was inherited (nothing in this process has
+    // claimed it: the caller takes it once), so it can be owned here.
+    open.then(|| unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) })
+}

@@ -140,6 +140,7 @@ fn main() {
             "--alloc" => alloc_mb = it.next().and_then(|m| m.parse().ok()),
             "--burn" => burn = true,
             "--fork-bomb" => bomb = true,
+            "--serve" => std::process::exit(serve()),
             other => out.push(format!("unknown-arg={other}")),
         }
     }
@@ -178,5 +179,72 @@ fn main() {
         loop {
             std::thread::park();
         }
+    }
+}
+
+/// `--serve`: a tiny HTTP server on the socket sentinel passes as fd 3
+/// (systemd socket activation: LISTEN_FDS, LISTEN_PID). Each answer names
+/// the instance and pid. SIGTERM stops it gracefully: the request being
+/// answered is finished, the rest stay queued in the shared socket for the
+/// other instances.
+fn serve() -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signal::{SigSet, Signal};
+    use nix::sys::signalfd::SignalFd;
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+
+    let pid = std::process::id().to_string();
+    let listen_pid = std::env::var("LISTEN_PID").unwrap_or_default();
+    let fds = std::env::var("LISTEN_FDS").unwrap_or_default();
+    if listen_pid != pid || fds.parse::<i32>().unwrap_or(0) < 1 {
+        eprintln!("serve: LISTEN_PID={listen_pid} (mine is {pid}), LISTEN_FDS={fds}");
+        return 3;
+    }
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().expect("block SIGTERM");
+    let sfd = SignalFd::new(&mask).expect("signalfd");
+    let Some(fd) = sys::process::inherited_fd(3) else {
+        eprintln!("serve: fd 3 is not open");
+        return 3;
+    };
+    let listener = std::net::TcpListener::from(fd);
+    let instance = std::env::var("SENTINEL_INSTANCE").unwrap_or_default();
+    println!("serving instance={instance} pid={pid}");
+    loop {
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        if poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let term = fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if term {
+            println!("serve: SIGTERM, exiting");
+            return 0;
+        }
+        let Ok((mut conn, _)) = listener.accept() else {
+            continue;
+        };
+        let mut buf = [0u8; 1024];
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body = format!("instance={instance} pid={pid}\n");
+        let _ = conn.write_all(
+            format!(
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
     }
 }
