@@ -222,6 +222,15 @@ impl Autoscaler {
         &self.samples
     }
 
+    /// The samples within `window` of `now`, oldest first.
+    pub(super) fn in_window(&self, now: Instant) -> Vec<&Stamped> {
+        let window = self.cfg.window;
+        self.samples
+            .iter()
+            .filter(|s| now.saturating_duration_since(s.at) <= window)
+            .collect()
+    }
+
     pub(super) fn service(&self) -> &str {
         &self.service
     }
@@ -251,9 +260,9 @@ impl Autoscaler {
         Some((cpus / f64::from(n) / self.limits.cpu_quota, secs))
     }
 
-    /// The means over the samples now in the window.
-    pub(super) fn means(&self) -> Means {
-        let s: Vec<&Stamped> = self.samples.iter().collect();
+    /// The means over the samples in the window at `now`.
+    pub(super) fn means(&self, now: Instant) -> Means {
+        let s = self.in_window(now);
         let (mut weighted, mut secs) = (0.0, 0.0);
         for pair in s.windows(2) {
             if let Some((share, t)) = self.cpu_interval(pair[0], pair[1]) {
@@ -351,7 +360,7 @@ impl Autoscaler {
         if let Some(d) = self.out_of_range(now, current) {
             return d;
         }
-        let means = self.means();
+        let means = self.means(now);
         let rules = self.cfg.rules.clone();
 
         let mut notices = vec![];

@@ -49,7 +49,7 @@ impl Autoscaler {
     /// The policy's stdin at `now`, `current` instances running: one JSON
     /// document, no newline inside.
     pub fn policy_input(&self, now: Instant, current: u32) -> String {
-        let samples = self.samples();
+        let samples = self.in_window(now);
         let range = self.range();
         let cfg = self.config();
         let limits = self.limits();
@@ -64,17 +64,16 @@ impl Autoscaler {
                 cpu_quota: limits.cpu_quota,
                 memory_max: limits.memory_max,
             },
-            means: self.means(),
+            means: self.means(now),
             samples: samples
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| now.saturating_duration_since(s.at) <= cfg.window)
                 .map(|(i, s)| InputSample {
                     age_ms: now.saturating_duration_since(s.at).as_millis(),
                     instances: s.sample.instances,
                     cpu: i
                         .checked_sub(1)
-                        .and_then(|p| self.cpu_interval(&samples[p], s))
+                        .and_then(|p| self.cpu_interval(samples[p], s))
                         .map(|(share, _)| share),
                     cpu_usage_usec: s.sample.cpu_usage_usec,
                     memory: &s.sample.memory_current,

@@ -469,7 +469,7 @@ fn cpu_is_a_share_of_the_quota_per_instance() {
     };
     a.record(t0, s(5_000_000));
     a.record(t0 + secs(10), s(5_000_000 + 3 * 4_500_000));
-    let m = a.means().cpu.unwrap();
+    let m = a.means(t0 + secs(10)).cpu.unwrap();
     assert!((m - 0.9).abs() < 1e-9, "{m}");
     // "max" (no quota) is one CPU.
     let unlimited = crate::config::Limits {
@@ -504,10 +504,10 @@ fn cpu_leaves_out_intervals_across_a_count_change_or_a_counter_reset() {
     a.record(t0 + secs(10), s(2, 100_000_000)); // count changed: left out
     a.record(t0 + secs(20), s(2, 104_000_000)); // 4 s over 10 s, 2 instances: 0.2
     a.record(t0 + secs(30), s(2, 1_000)); // counter went back: left out
-    assert!((a.means().cpu.unwrap() - 0.2).abs() < 1e-9);
+    assert!((a.means(t0 + secs(30)).cpu.unwrap() - 0.2).abs() < 1e-9);
     // Weighted by the intervals' lengths: 20 s at 0.8 after 10 s at 0.2.
     a.record(t0 + secs(50), s(2, 1_000 + 32_000_000));
-    let m = a.means().cpu.unwrap();
+    let m = a.means(t0 + secs(50)).cpu.unwrap();
     assert!((m - (0.2 * 10.0 + 0.8 * 20.0) / 30.0).abs() < 1e-9, "{m}");
     // No counter at all: no CPU, and the rule says so.
     let mut a = Autoscaler::new(
@@ -593,7 +593,9 @@ fn the_window_keeps_only_recent_samples() {
         .map(|s| (t0 + secs(90) - s.at).as_secs())
         .collect();
     assert_eq!(ages, [30, 20, 10, 0]);
-    assert_eq!(a.means().cpu_pressure, Some(75.0));
+    assert_eq!(a.means(t0 + secs(90)).cpu_pressure, Some(75.0));
+    // Later, fewer: at 105 s the 80 and 90 s samples.
+    assert_eq!(a.means(t0 + secs(105)).cpu_pressure, Some(85.0));
     // Evaluating later trims too: at 115 s only the 90 s sample is left.
     assert_eq!(
         a.evaluate(t0 + secs(115), 1).text(),
@@ -605,7 +607,7 @@ fn the_window_keeps_only_recent_samples() {
     assert_eq!(a.samples().len(), 1);
     // A sample from before the last is ignored.
     a.record(t0 + secs(400), p(99.0));
-    assert_eq!(a.means().cpu_pressure, Some(1.0));
+    assert_eq!(a.means(t0 + secs(500)).cpu_pressure, Some(1.0));
 }
 
 #[test]
@@ -918,4 +920,15 @@ fn sample_from_cgroup_files() {
             ..Sample::default()
         }
     );
+}
+
+#[test]
+fn policy_input_without_samples() {
+    let rig = policy_rig(1, 4, 1);
+    // The rig's base sample, 40 s back: out of the 30 s window.
+    let v: serde_json::Value =
+        serde_json::from_str(&rig.a.policy_input(rig.now() + secs(40), 1)).unwrap();
+    assert_eq!(v["samples"], serde_json::json!([]));
+    assert!(v["means"]["cpu"].is_null() && v["means"]["memory"].is_null());
+    assert!(v["limits"]["memory_max"].is_null());
 }
