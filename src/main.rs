@@ -1,6 +1,7 @@
 //! sentinel: a Linux isolation runner and process supervisor.
 #![forbid(unsafe_code)]
 
+mod autoscale;
 mod capabilities;
 mod cgroup;
 mod cli;
