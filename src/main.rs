@@ -12,6 +12,7 @@ mod exec;
 mod health;
 mod http;
 mod isolate;
+mod jobs;
 mod logs;
 mod metrics;
 mod pid1;
