@@ -10,6 +10,7 @@ mod deps;
 mod event_loop;
 mod exec;
 mod health;
+mod hooks;
 mod http;
 mod isolate;
 mod jobs;
