@@ -21,6 +21,7 @@ mod prepare;
 mod seccomp;
 mod supervisor;
 mod users;
+mod watch;
 
 fn main() {
     // For hosts whose seccomp profile breaks clone3 in odd ways, and for
