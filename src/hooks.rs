@@ -33,6 +33,7 @@
 //! // for each jobs.take_finished() with kind JobKind::Hook(_):
 //! for line in hooks.on_finished(&finished, now, &mut jobs, registry) { log(&line) }
 //! // metrics: hooks.counters() -> HookCounters { runs, failures, dropped }
+//! // reload: hooks.set_hooks(new_config.hooks.clone())   (keeps counters and running runs)
 //! ```
 //!
 //! Starting a queued run needs a finished one, so `on_finished` is where
@@ -217,6 +218,10 @@ pub struct HookCounters {
 /// A run waiting for, or holding, a place.
 struct Run {
     hook: usize,
+    /// The hook's command for messages, and its timeout (kept with the run:
+    /// [`Hooks::set_hooks`] may replace the list meanwhile).
+    command: String,
+    timeout: std::time::Duration,
     /// `exited web@1`.
     what: String,
     line: Vec<u8>,
@@ -274,6 +279,15 @@ impl Hooks {
         }
     }
 
+    /// A reloaded config's hooks. Runs under way finish as they are;
+    /// queued runs of the old hooks are dropped (and counted). Counters go on.
+    pub fn set_hooks(&mut self, hooks: Vec<Hook>) {
+        self.counters.dropped += self.queue.len() as u64;
+        self.queue.clear();
+        self.dropping = false;
+        self.hooks = hooks;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.hooks.is_empty()
     }
@@ -329,6 +343,8 @@ impl Hooks {
         for hook in wanted {
             let run = Run {
                 hook,
+                command: show_command(&self.hooks[hook].command),
+                timeout: self.hooks[hook].timeout,
                 what: event.describe(),
                 line: line.clone(),
                 extra_env: extra_env.clone(),
@@ -372,10 +388,7 @@ impl Hooks {
         let why = match &finished.outcome {
             Outcome::Ok { .. } => None,
             Outcome::Failed { why } => Some(why.clone()),
-            Outcome::TimedOut => Some(format!(
-                "timed out after {:?}, killed",
-                self.hooks[run.hook].timeout
-            )),
+            Outcome::TimedOut => Some(format!("timed out after {:?}, killed", run.timeout)),
         };
         if let Some(why) = why {
             self.fail(&run, &why, &mut logs);
@@ -396,8 +409,7 @@ impl Hooks {
         self.counters.failures += 1;
         logs.push(format!(
             "hook `{}` on {} failed: {why}",
-            show_command(&self.hooks[run.hook].command),
-            run.what
+            run.command, run.what
         ));
     }
 

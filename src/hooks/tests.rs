@@ -313,3 +313,36 @@ fn finished_policy_jobs_are_not_the_hooks_business() {
     assert_eq!(hooks.counters(), HookCounters::default());
     assert!(hooks.is_empty());
 }
+
+#[test]
+fn new_hooks_after_a_reload_drop_the_queue_and_let_running_ones_finish() {
+    let hooks = vec![hook(
+        &[HookEvent::Ready],
+        &[],
+        &["sleep", "30"],
+        Duration::from_millis(200),
+    )];
+    let mut hooks = Hooks::with_limits(hooks, env(), 1, 5);
+    let mut rig = Rig::new();
+    for i in 0..3 {
+        let ev = HookEventData::new(HookEvent::Ready, SystemTime::now())
+            .service("w", Some(&format!("w@{i}")));
+        hooks.fire(&ev, Instant::now(), &mut rig.jobs, rig.poll.registry());
+    }
+    assert_eq!((hooks.running(), hooks.queued()), (1, 2));
+    hooks.set_hooks(vec![hook(&[HookEvent::Exited], &[], &["true"], LONG)]);
+    assert_eq!(hooks.queued(), 0);
+    let logs = drive(&mut rig, &mut hooks, LONG);
+    assert_eq!(
+        logs,
+        ["hook `sleep 30` on ready w@0 failed: timed out after 200ms, killed"]
+    );
+    assert_eq!(
+        hooks.counters(),
+        HookCounters {
+            runs: 1,
+            failures: 1,
+            dropped: 2
+        }
+    );
+}
