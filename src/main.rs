@@ -11,8 +11,10 @@ mod deps;
 mod event_loop;
 mod exec;
 mod health;
+mod hooks;
 mod http;
 mod isolate;
+mod jobs;
 mod leftovers;
 mod listen;
 mod logs;
@@ -22,6 +24,7 @@ mod prepare;
 mod seccomp;
 mod supervisor;
 mod users;
+mod watch;
 
 fn main() {
     // For hosts whose seccomp profile breaks clone3 in odd ways, and for
