@@ -94,7 +94,7 @@ pub(super) fn service(
                 ctx.at_key_of(
                     &path,
                     format!(
-                        "missing key `{key}`; a start limit is both, like \
+                        "missing key `{key}`; a start limit needs both keys, like \
                          start_limit = {{ burst = 5, interval = \"10s\" }}"
                     ),
                 );
@@ -115,10 +115,13 @@ pub(super) fn service(
         StartLimit { burst, interval }
     });
 
+    // Paths relative to a workdir that is refused or missing are not
+    // checked: that problem is reported on its own.
+    let workdir_ok = !ctx.pruned_at(&svc.k("workdir")) && workdir.map_or(true, Path::is_dir);
     let watch = raw
         .watch
         .as_ref()
-        .map(|w| watch(w, &svc.k("watch"), workdir, ctx));
+        .map(|w| watch(w, &svc.k("watch"), workdir, workdir_ok, ctx));
 
     Scaling {
         instances,
@@ -619,11 +622,15 @@ fn check_command(argv: &[String], at: &KeyPath, example: &str, ctx: &mut Ctx<'_>
 }
 
 /// `watch = { ... }`: relative paths against the service's workdir, else
-/// the config's folder; each must exist.
-fn watch(raw: &RawWatch, path: &KeyPath, workdir: Option<&Path>, ctx: &mut Ctx<'_>) -> Watch {
+/// the config's folder; each must exist (relative ones only if `base_ok`).
+fn watch(
+    raw: &RawWatch,
+    path: &KeyPath,
+    workdir: Option<&Path>,
+    base_ok: bool,
+    ctx: &mut Ctx<'_>,
+) -> Watch {
     let base = workdir.unwrap_or(ctx.base).to_path_buf();
-    // A workdir that is not there is reported on its own.
-    let base_ok = workdir.map_or(true, Path::is_dir);
     let against = if workdir.is_some() {
         "the service's workdir"
     } else {

@@ -981,6 +981,13 @@ fn watch_paths_resolve_and_must_exist() {
     assert!(p[1]
         .message
         .contains("(a relative path is against the service's workdir)"));
+    let p = from_str(
+        &config("workdir = 5\nwatch = { paths = [\"src\"] }"),
+        false,
+        &dir.0,
+    )
+    .unwrap_err();
+    assert_eq!(at(&p), [("services.a.workdir", 3, 11)], "{p:#?}");
 
     let p = from_str(
         &config(
