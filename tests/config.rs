@@ -45,6 +45,34 @@ fn example_yaml_is_valid_or_clearly_refused() {
     }
 }
 
+/// Every config in examples/ passes `check`, so none of them rots.
+#[test]
+fn every_example_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let yaml = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => false,
+            Some("yaml" | "yml") => true,
+            _ => continue,
+        };
+        if yaml && !cfg!(feature = "yaml") {
+            continue;
+        }
+        let out = check(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(checked.iter().any(|n| n == "scaling.toml"), "{checked:?}");
+}
+
 #[test]
 fn every_mistake_is_named_with_its_line() {
     let dir = std::env::temp_dir().join(format!("sentinel-check-test-{}", std::process::id()));

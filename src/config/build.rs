@@ -8,14 +8,15 @@ use super::raw::{
 };
 use super::values::signal_name;
 use super::{
-    Backoff, Config, LogConfig, Problem, RestartPolicy, Scaling, ServiceConfig, ServiceKind,
-    Signal, SliceConfig, SupervisorConfig,
+    Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, ServiceKind, Signal,
+    SliceConfig, SupervisorConfig,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod isolation;
 mod lifecycle;
+mod scaling;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -209,12 +210,14 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     }
     isolation::cgroup_names(&slices, &services, ctx);
     lifecycle::dependencies(&services, ctx);
+    scaling::listen_conflicts(&services, http.as_ref(), ctx);
+    let hooks = scaling::hooks(raw.hooks, &services, ctx);
     Config {
         supervisor,
         http,
         slices,
         services,
-        hooks: Vec::new(),
+        hooks,
     }
 }
 
@@ -392,6 +395,7 @@ fn service(
     let env = environment(name, &raw, ctx);
     let isolation = isolation::service(name, &raw, slices, ctx);
     let lifecycle = lifecycle::service(name, &raw, ctx);
+    let scaling = scaling::service(name, &raw, &lifecycle, &isolation, workdir.as_deref(), ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -437,7 +441,7 @@ fn service(
         log,
         forward_signals,
         lifecycle,
-        scaling: Scaling::default(),
+        scaling,
     }
 }
 

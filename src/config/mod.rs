@@ -25,6 +25,10 @@
 //!   status ranges; `raw/lifecycle.rs` and `build/lifecycle.rs` likewise.
 //!   Dependencies across services are checked with [`crate::deps::Graph`],
 //!   the graph the supervisor orders starts and stops by.
+//! - `scaling`: the scaling model (instances, listening sockets, autoscale,
+//!   start limit, `critical`, watch mode, `[[hooks]]`) and the parsers of
+//!   instance ranges and `listen` addresses; `raw/scaling.rs` and
+//!   `build/scaling.rs` likewise.
 
 mod build;
 mod envfile;
@@ -92,8 +96,9 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Read, parse and validate a config file. Relative paths inside it
-/// (`log_dir`, `socket`, `workdir`, `env_file`) are resolved against the
-/// file's folder, and come out absolute.
+/// (`log_dir`, `socket`, `workdir`, `env_file`, `listen = ["unix:..."]`)
+/// are resolved against the file's folder (`watch` paths against the
+/// service's workdir, if it has one), and come out absolute.
 ///
 /// Files ending in `.yaml` or `.yml` are YAML (cargo feature `yaml`);
 /// anything else is TOML.

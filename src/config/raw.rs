@@ -14,6 +14,7 @@ pub struct RawFile {
     pub http: Option<RawHttp>,
     pub slices: Option<Ordered<RawSlice>>,
     pub services: Option<Ordered<RawService>>,
+    pub hooks: Option<RawHooks>,
 }
 
 /// `[http]`: the HTTP endpoint (metrics, API, dashboard).
@@ -91,6 +92,15 @@ pub struct RawService {
     pub depends_on: Option<DependsOn>,
     pub propagate: Option<bool>,
     pub required: Option<bool>,
+    // Scaling (issue 8): instances, shared sockets, autoscaling, the start
+    // limit, `critical`, watch mode.
+    pub instances: Option<Instances>,
+    pub port_base: Option<Ranged<1, 65535>>,
+    pub listen: Option<OneOrMany>,
+    pub autoscale: Option<RawAutoscale>,
+    pub start_limit: Option<RawStartLimit>,
+    pub critical: Option<bool>,
+    pub watch: Option<RawWatch>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -337,5 +347,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 
 mod isolation;
 mod lifecycle;
+mod scaling;
 pub use isolation::*;
 pub use lifecycle::*;
+pub use scaling::*;

@@ -6,9 +6,6 @@
 //! `port_base`, `listen`, `autoscale = { ... }`, `start_limit`, `critical`,
 //! `watch`; and `[[hooks]]` at the top level.
 
-// Parsed and carried out by work in progress (issue 8).
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -100,6 +97,116 @@ pub struct ListenSocket {
 pub enum ListenAddr {
     Tcp(SocketAddr),
     Unix(PathBuf),
+}
+
+impl ListenSocket {
+    /// At most this many sockets per service: a child gets at most
+    /// `sys::spawn::MAX_FDS` fds, and 0, 1, 2 are stdio.
+    pub const MAX: usize = sys::spawn::MAX_FDS - 3;
+
+    /// `"tcp:0.0.0.0:8080"`, `"tcp:[::1]:8080"`, `"unix:/run/app.sock"`, each
+    /// optionally after `"NAME="`; without a name, `default_name`. A unix
+    /// path is kept as written (relative ones are resolved by the caller).
+    pub fn parse(text: &str, default_name: &str) -> Result<ListenSocket, String> {
+        let hint = "use \"tcp:ADDRESS:PORT\" (e.g. \"tcp:0.0.0.0:8080\", \"tcp:[::1]:8080\") \
+                    or \"unix:PATH\", optionally named like \"http=tcp:0.0.0.0:8080\"";
+        let (name, addr) = if text.starts_with("tcp:") || text.starts_with("unix:") {
+            (default_name, text)
+        } else {
+            match text.split_once('=') {
+                Some((name, addr)) => {
+                    check_fd_name(name).map_err(|why| format!("\"{text}\": {why}"))?;
+                    (name, addr)
+                }
+                None => (default_name, text),
+            }
+        };
+        let addr = if let Some(a) = addr.strip_prefix("tcp:") {
+            ListenAddr::Tcp(
+                parse_tcp_listen(a).map_err(|why| format!("\"{text}\": {why}; {hint}"))?,
+            )
+        } else if let Some(p) = addr.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err(format!("\"{text}\" has no path; {hint}"));
+            }
+            if p.starts_with('@') {
+                return Err(format!(
+                    "\"{text}\": abstract sockets (@name) are not supported; give a path"
+                ));
+            }
+            if p.contains('\0') {
+                return Err(format!("\"{text}\": a path cannot contain a NUL character"));
+            }
+            ListenAddr::Unix(PathBuf::from(p))
+        } else if addr.parse::<SocketAddr>().is_ok() {
+            return Err(format!("\"{text}\" has no kind; write \"tcp:{addr}\""));
+        } else {
+            return Err(format!("\"{text}\" is not a socket address; {hint}"));
+        };
+        Ok(ListenSocket {
+            name: name.to_string(),
+            addr,
+        })
+    }
+}
+
+/// A name in `LISTEN_FDNAMES` (as systemd checks it): 1 to 255 printable
+/// ASCII characters, without ':' (the separator).
+pub fn check_fd_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name before '=' is empty; give one, or leave out \"NAME=\"".to_string());
+    }
+    if name.len() > 255 {
+        return Err(format!(
+            "the name is {} characters long; LISTEN_FDNAMES allows 255",
+            name.len()
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| *c == ':' || !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{c:?} cannot be part of a socket name (LISTEN_FDNAMES takes printable characters \
+             without ':' or spaces)"
+        ));
+    }
+    Ok(())
+}
+
+/// `ADDRESS:PORT` of a listening TCP socket: an IP address (IPv6 in
+/// brackets) or `localhost` (127.0.0.1), and a port from 1 to 65535.
+fn parse_tcp_listen(text: &str) -> Result<SocketAddr, String> {
+    let addr = match text.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) if text.ends_with(']') => return Err("no port after the address".to_string()),
+        Err(_) => match text.rsplit_once(':') {
+            None => return Err("no port after the address".to_string()),
+            Some((host, port)) => {
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| format!("\"{port}\" is not a port number (1 to 65535)"))?;
+                if host.eq_ignore_ascii_case("localhost") {
+                    SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port))
+                } else if host.is_empty() {
+                    return Err("no address before the port; give one like 0.0.0.0 (every \
+                                IPv4 address) or 127.0.0.1"
+                        .to_string());
+                } else if host.contains(':') && !host.starts_with('[') {
+                    return Err(
+                        "an IPv6 address needs brackets, like \"tcp:[::1]:8080\"".to_string()
+                    );
+                } else {
+                    return Err(format!(
+                        "\"{host}\" is not an IP address (host names are not looked up)"
+                    ));
+                }
+            }
+        },
+    };
+    if addr.port() == 0 {
+        return Err(
+            "port 0 would pick a random port that clients cannot know; give a port".to_string(),
+        );
+    }
+    Ok(addr)
 }
 
 impl std::fmt::Display for ListenAddr {

@@ -566,17 +566,10 @@ fn unknown_keys_and_tables_not_supported_yet() {
         "supervisor.logdir",
         "did you mean \"log_dir\"?",
     );
-    // Keys that later work will add are refused for now.
-    let problems = toml_err("[services.a]\ninstances = 2\n[services.z]\ncommand = [\"x\"]\n");
-    let p = problems.iter().find(|p| p.key == "services.a.instances");
-    assert!(
-        p.is_some_and(|p| p.message.starts_with("unknown key")),
-        "{problems:#?}"
-    );
     let p = toml_err("[web]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
     assert_eq!(
         p[0].message,
-        "unknown key; expected one of: supervisor, http, slices, services"
+        "unknown key; expected one of: supervisor, http, slices, services, hooks"
     );
 }
 
@@ -778,6 +771,7 @@ fn the_examples_load_and_agree() {
 
 mod isolation;
 mod lifecycle;
+mod scaling;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]
