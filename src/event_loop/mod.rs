@@ -25,6 +25,7 @@ use crate::control::{self, Request, Response, ServiceStatus};
 use crate::logs::{LineSplitter, Ring, RotatingFile, Stream};
 use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 
+mod events;
 mod lifecycle;
 mod scaling;
 
@@ -32,6 +33,10 @@ const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
 /// The sd_notify socket.
 const NOTIFY: Token = Token(2);
+/// The inotify fd of watch mode.
+const WATCH: Token = Token(3);
+/// Short-lived jobs (hooks, policies): `JOBS_BASE + n` (see `jobs::Jobs`).
+const JOBS_BASE: usize = 1 << 23;
 /// A service's running health probe: `HEALTH_BASE + service`.
 const HEALTH_BASE: usize = 1 << 21;
 /// A service's readiness pipe (`ready = "fd"`): `READY_BASE + service`.
@@ -74,6 +79,12 @@ enum TimerKey {
     Health(usize),
     /// The sd_notify watchdog deadline.
     Watchdog(usize),
+    /// A job's timeout.
+    Jobs,
+    /// A watch debounce window ends.
+    Watch,
+    /// A service's autoscale evaluation.
+    Autoscale(usize),
 }
 
 /// A service's fds and output state.
@@ -162,6 +173,22 @@ pub struct Runtime {
     last_scale: HashMap<String, String>,
     /// Bumped when units are made or change settings (for the HTTP server).
     units_generation: u64,
+    /// Hook commands and autoscale policies running.
+    jobs: crate::jobs::Jobs,
+    hooks: crate::hooks::Hooks,
+    /// Watch mode's inotify, made when a service first watches.
+    watcher: Option<crate::watch::Watcher>,
+    /// Autoscalers by spec, and the settings each was made from.
+    autoscalers: HashMap<usize, crate::autoscale::Autoscaler>,
+    autoscale_cfgs: HashMap<usize, crate::config::Autoscale>,
+    /// The last autoscale verdict per spec (for `status`).
+    autoscale_status: HashMap<usize, String>,
+    /// Specs whose policy is running.
+    policy_running: std::collections::HashSet<usize>,
+    /// Scale events by (service, direction), for metrics.
+    scale_events: std::collections::BTreeMap<(String, &'static str), u64>,
+    /// Each unit's state name and pid when last looked at (hook events).
+    seen: Vec<(&'static str, Option<i32>)>,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -292,7 +319,17 @@ impl Runtime {
             listen: HashMap::new(),
             last_scale: HashMap::new(),
             units_generation: 0,
+            jobs: crate::jobs::Jobs::new(JOBS_BASE)?,
+            hooks: crate::hooks::Hooks::new(config.hooks.clone(), Vec::new()),
+            watcher: None,
+            autoscalers: HashMap::new(),
+            autoscale_cfgs: HashMap::new(),
+            autoscale_status: HashMap::new(),
+            policy_running: Default::default(),
+            scale_events: Default::default(),
+            seen: Vec::new(),
         };
+        rt.hooks = crate::hooks::Hooks::new(config.hooks.clone(), rt.base_env.clone());
         for name in &rt.opts.exit_with.clone() {
             rt.sup.set_critical(name)?;
         }
@@ -303,8 +340,10 @@ impl Runtime {
         for u in 0..rt.sup.services.len() {
             let io = rt.make_io(u)?;
             rt.io.push(io);
+            rt.seen.push(("stopped", None));
         }
         rt.fix_prefixes();
+        rt.arm_services(Instant::now());
         Ok(rt)
     }
 
@@ -570,6 +609,8 @@ impl Runtime {
                         self.on_ready_pipe(t - READY_BASE)
                     }
                     LISTENER => self.on_accept(),
+                    WATCH => self.on_watch_event(),
+                    t if self.jobs.owns_token(t) => self.on_job_event(t),
                     Token(t) if (HTTP_BASE..CONN_BASE).contains(&t) => self.on_http(t - HTTP_BASE),
                     Token(t) if (PIPE_BASE..CONN_BASE).contains(&t) => {
                         let (i, s) = ((t - PIPE_BASE) / 2, (t - PIPE_BASE) % 2);
@@ -663,11 +704,12 @@ impl Runtime {
         }
         touched.sort_unstable();
         touched.dedup();
-        for i in touched {
+        for &i in &touched {
             if let Some(t) = self.sup.services[i].deadline() {
                 self.timers.push(Reverse((t, TimerKey::Service(i))));
             }
         }
+        self.note_transitions(&touched);
         if let Some(t) = self.sup.shutdown_deadline() {
             self.timers.push(Reverse((t, TimerKey::Shutdown)));
         }
@@ -756,6 +798,9 @@ impl Runtime {
                 TimerKey::Http(id) => self.with_http(|h, rt| h.on_timer(id, t, rt, Instant::now())),
                 TimerKey::Health(i) => self.on_health_timer(i, t),
                 TimerKey::Watchdog(i) => self.on_watchdog_timer(i, t),
+                TimerKey::Jobs => self.on_jobs_timer(),
+                TimerKey::Watch => self.on_watch_timer(),
+                TimerKey::Autoscale(s) => self.on_autoscale_timer(s, t),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
@@ -856,6 +901,10 @@ impl Runtime {
                     break;
                 }
             };
+            if self.jobs.reaped(status, self.poll.registry()) {
+                self.finish_jobs();
+                continue;
+            }
             let (pid, exit) = match status {
                 WaitStatus::Exited(pid, code) => (pid, ExitStatus::Code(code)),
                 WaitStatus::Signaled(pid, sig, _) => (pid, ExitStatus::Signal(sig as i32)),

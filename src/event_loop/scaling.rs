@@ -17,6 +17,7 @@ impl Runtime {
             debug_assert_eq!(u, self.io.len(), "units are made in order");
             let io = self.make_io(u)?;
             self.io.push(io);
+            self.seen.push(("stopped", None));
         }
         if !units.is_empty() {
             self.fix_prefixes();
@@ -63,6 +64,7 @@ impl Runtime {
         if o.from != o.to {
             log(&msg);
             self.last_scale.insert(service.to_string(), msg.clone());
+            self.scaled(s, o.from, o.to, why, now);
         }
         Response::message(msg)
     }
@@ -142,7 +144,13 @@ impl Runtime {
             .collect();
         self.listen.retain(|name, _| keep.contains(name));
         let _ = old_config;
+        self.hooks.set_hooks(self.config.hooks.clone());
+        self.arm_services(now);
         self.execute(o.actions);
+        self.fire(crate::hooks::HookEventData::new(
+            crate::config::HookEvent::Reloaded,
+            std::time::SystemTime::now(),
+        ));
         let mut parts = Vec::new();
         if !o.added.is_empty() {
             parts.push(format!("added {}", o.added.join(", ")));
