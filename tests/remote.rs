@@ -46,7 +46,17 @@ fn keygen(path: &Path) {
     );
 }
 
-/// A port nothing listens on.
+/// A port that refuses connections: tcpmux's, which nothing here serves,
+/// and which no test's sshd can take (they get ports from the ephemeral range).
+fn refusing_port() -> u16 {
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", 1)).is_err(),
+        "something listens on 127.0.0.1:1; the down host would not be down"
+    );
+    1
+}
+
+/// A port nothing listens on now (for sshd to take).
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
@@ -318,7 +328,7 @@ fn fan_out_prints_every_host_and_names_the_one_that_is_down() {
     );
     a.wait_state("hello", "running", SECS(10));
     b.wait_state("other", "running", SECS(10));
-    let down = closed_port();
+    let down = refusing_port();
     let rig = Rig::start(&format!(
         "{}{}[hosts.down]\naddress = \"root@127.0.0.1:{down}\"\n\n[groups]\npair = [\"alpha\", \"beta\"]\n",
         host_entry("alpha", &a.socket),

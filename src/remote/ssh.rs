@@ -76,6 +76,17 @@ pub fn connect(
     config: Option<&str>,
 ) -> Result<(UnixStream, Session), String> {
     let remote = remote_command(host, socket, config);
+    // ssh expands `~` in the options it reads, not in -F's argument.
+    let mut host = host.clone();
+    if let (Some(rest), Some(home)) = (
+        host.ssh_config
+            .as_deref()
+            .and_then(|f| f.strip_prefix("~/")),
+        std::env::var_os("HOME"),
+    ) {
+        host.ssh_config = Some(format!("{}/{rest}", home.to_string_lossy()));
+    }
+    let host = &host;
     let args = ssh_args(host, &remote);
     let label = &host.label;
     let (ours, theirs) =
