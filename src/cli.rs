@@ -15,6 +15,17 @@ struct Args {
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
+    /// run the control command on other hosts over ssh: [user@]host[:port],
+    /// names and @groups from ~/.config/sentinel/hosts.toml, comma-separated
+    #[argh(option, short = 'H')]
+    hosts: Option<String>,
+    /// with several hosts, how many to reach at once (default 8)
+    #[argh(option, default = "8")]
+    parallel: usize,
+    /// the sentinel program on the remote hosts (default: the inventory's
+    /// `sentinel`, else `sentinel` from the remote PATH)
+    #[argh(option)]
+    remote_sentinel: Option<String>,
     #[argh(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -38,6 +49,7 @@ enum Cmd {
     Stats(StatsArgs),
     Top(TopArgs),
     Shutdown(ShutdownArgs),
+    Bridge(BridgeArgs),
 }
 
 /// Run the supervisor in the foreground on a config file.
@@ -372,9 +384,81 @@ struct ShutdownArgs {
     config: Option<PathBuf>,
 }
 
+/// Join stdin and stdout to the control socket (what -H runs over ssh).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "bridge")]
+struct BridgeArgs {
+    /// control socket path
+    #[argh(option, short = 's')]
+    socket: Option<PathBuf>,
+    /// take the control socket path from this config file
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+/// The host `-H` names when it names one: [`client`] reaches its supervisor
+/// through ssh instead of the local socket. Set once, before dispatch.
+static REMOTE_HOST: std::sync::OnceLock<crate::remote::Host> = std::sync::OnceLock::new();
+
+/// `-H`: one host is kept for [`client`], so every command that talks to a
+/// supervisor works remotely unchanged; several fan out here, one
+/// `sentinel -H HOST ...` child each. Some(exit code) when done here.
+fn remote(args: &Args, cmd: &Cmd) -> Option<i32> {
+    let spec = args.hosts.as_deref()?;
+    // Commands that do not go through `client`: -H means nothing to them.
+    let local = match cmd {
+        Cmd::Run(_) => Some("run"),
+        Cmd::Exec(_) => Some("exec"),
+        Cmd::Check(_) => Some("check"),
+        Cmd::Bridge(_) => Some("bridge"),
+        _ => None,
+    };
+    if let Some(name) = local {
+        eprintln!(
+            "sentinel: -H is for commands that talk to a supervisor (status, start, stop, \
+             restart, logs, ...), not `{name}`; run `ssh HOST sentinel {name} ...` instead"
+        );
+        return Some(2);
+    }
+    let hosts = crate::remote::Inventory::load().and_then(|inv| inv.resolve(spec));
+    let mut hosts = match hosts {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("sentinel: {e}");
+            return Some(2);
+        }
+    };
+    if let Some(s) = &args.remote_sentinel {
+        for h in &mut hosts {
+            h.sentinel = Some(s.clone());
+        }
+    }
+    if let [one] = &hosts[..] {
+        let _ = REMOTE_HOST.set(one.clone());
+        return None;
+    }
+    if args.parallel == 0 {
+        eprintln!("sentinel: --parallel 0: expected at least 1 host at once");
+        return Some(2);
+    }
+    let endless = matches!(cmd, Cmd::Logs(a) if a.follow)
+        || matches!(cmd, Cmd::Top(a) if a.iterations.is_none());
+    if endless && hosts.len() > args.parallel {
+        eprintln!(
+            "sentinel: following {n} hosts needs them all at once, and --parallel is {p}: \
+             pass --parallel {n}",
+            n = hosts.len(),
+            p = args.parallel
+        );
+        return Some(2);
+    }
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    Some(crate::remote::fanout::run(&hosts, &raw, args.parallel))
+}
+
 pub fn main() -> i32 {
-    let args: Args = argh::from_env();
-    let cmd = match args.cmd {
+    let mut args: Args = argh::from_env();
+    let cmd = match args.cmd.take() {
         _ if args.version => {
             println!("sentinel {}", env!("CARGO_PKG_VERSION"));
             return 0;
@@ -388,6 +472,9 @@ pub fn main() -> i32 {
     if !matches!(cmd, Cmd::Run(_) | Cmd::Exec(_)) {
         // A client piped into `head` ends quietly, as other tools do.
         sys::signals::default_sigpipe();
+    }
+    if let Some(code) = remote(&args, &cmd) {
+        return code;
     }
     match cmd {
         Cmd::Run(a) => run(a),
@@ -452,6 +539,13 @@ pub fn main() -> i32 {
         Cmd::Stats(a) => client(a.socket.clone(), a.config.clone(), |c| stats(c, &a)),
         Cmd::Top(a) => client(a.socket.clone(), a.config.clone(), |c| top(c, &a)),
         Cmd::Shutdown(a) => client(a.socket, a.config, shutdown),
+        Cmd::Bridge(a) => match socket_path(a.socket, a.config) {
+            Ok(p) => crate::remote::bridge::run(&p),
+            Err(e) => {
+                eprintln!("sentinel: {e}");
+                1
+            }
+        },
     }
 }
 
@@ -516,10 +610,12 @@ fn client(
     config: Option<PathBuf>,
     f: impl FnOnce(&mut Client) -> Result<i32, String>,
 ) -> i32 {
-    let result = socket_path(socket, config).and_then(|p| {
-        let mut c = Client::connect(&p)?;
-        f(&mut c)
-    });
+    // With -H, `socket` and `config` are paths on that host.
+    let connected = match REMOTE_HOST.get() {
+        Some(host) => crate::remote::connect(host, socket, config),
+        None => socket_path(socket, config).and_then(|p| Client::connect(&p)),
+    };
+    let result = connected.and_then(|mut c| f(&mut c));
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -2,7 +2,7 @@
 //! request line, one response line (`logs --follow` then streams one line
 //! per log line). Shared by the server (the event loop) and the client (CLI).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -253,10 +253,17 @@ pub fn default_socket() -> Result<PathBuf, String> {
     }
 }
 
-/// A client connection to a running sentinel.
+/// A client connection to a running sentinel: its control socket, or on
+/// another host the same protocol through `ssh HOST sentinel bridge`
+/// (`crate::remote`), whose stdin and stdout are the other end of a
+/// socketpair. Either way the client holds a `UnixStream`, and writes with
+/// MSG_NOSIGNAL: a peer that went away is an error, not a SIGPIPE.
 pub struct Client {
     reader: BufReader<UnixStream>,
-    path: PathBuf,
+    /// Named in errors: the socket path, or the host.
+    peer: String,
+    /// The ssh process behind a remote connection: asked why when it ends.
+    session: Option<crate::remote::Session>,
 }
 
 impl Client {
@@ -270,32 +277,65 @@ impl Client {
         })?;
         Ok(Client {
             reader: BufReader::new(stream),
-            path: path.to_path_buf(),
+            peer: path.display().to_string(),
+            session: None,
         })
     }
 
+    /// A supervisor on another host: `stream` leads to ssh's stdin and stdout.
+    pub fn remote(stream: UnixStream, session: crate::remote::Session) -> Client {
+        Client {
+            reader: BufReader::new(stream),
+            peer: session.label.clone(),
+            session: Some(session),
+        }
+    }
+
+    /// `fallback`, or for a remote connection why ssh ended, when it says more.
+    fn broken(&mut self, fallback: String) -> String {
+        match self.session.as_mut().map(|s| s.finish()) {
+            Some(Err(why)) => why,
+            _ => fallback,
+        }
+    }
+
     pub fn send(&mut self, req: &Request) -> Result<(), String> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
         let mut line = serde_json::to_vec(req).map_err(|e| e.to_string())?;
         line.push(b'\n');
-        self.reader
-            .get_mut()
-            .write_all(&line)
-            .map_err(|e| format!("write to {}: {e}", self.path.display()))
+        let fd = self.reader.get_ref().as_raw_fd();
+        let mut rest = &line[..];
+        while !rest.is_empty() {
+            match send(fd, rest, MsgFlags::MSG_NOSIGNAL) {
+                Ok(n) => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(format!("write to {}: {}", self.peer, e.desc())),
+            }
+        }
+        Ok(())
     }
 
     /// The next response line; None at EOF.
     pub fn recv(&mut self) -> Result<Option<Response>, String> {
         let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .map_err(|e| format!("read from {}: {e}", self.path.display()))?;
+        let n = match self.reader.read_line(&mut line) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = format!("read from {}: {e}", self.peer);
+                return Err(self.broken(msg));
+            }
+        };
         if n == 0 {
-            return Ok(None);
+            // A remote end is clean only if ssh and the bridge exited cleanly.
+            return match self.session.as_mut().map(|s| s.finish()) {
+                Some(Err(why)) => Err(why),
+                _ => Ok(None),
+            };
         }
         serde_json::from_str(&line)
             .map(Some)
-            .map_err(|e| format!("bad response from {}: {e}", self.path.display()))
+            .map_err(|e| format!("bad response from {}: {e}", self.peer))
     }
 
     /// Send one request and read its one response.
@@ -305,15 +345,17 @@ impl Client {
             // refused peer): its answer says more than the write error.
             return match self.recv() {
                 Ok(Some(r)) => Ok(r),
+                Err(why) if self.session.is_some() => Err(why),
                 _ => Err(e),
             };
         }
-        self.recv()?.ok_or_else(|| {
-            format!(
+        match self.recv()? {
+            Some(r) => Ok(r),
+            None => Err(format!(
                 "{} closed the connection without answering",
-                self.path.display()
-            )
-        })
+                self.peer
+            )),
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod logs;
 mod metrics;
 mod pid1;
 mod prepare;
+mod remote;
 mod seccomp;
 mod supervisor;
 mod users;
