@@ -1481,6 +1481,33 @@ impl crate::http::Backend for Runtime {
         (self.units_generation << 32) ^ visible as u64
     }
 
+    fn scale(
+        &mut self,
+        service: &str,
+        count: Option<u32>,
+        range: Option<&str>,
+    ) -> Result<String, String> {
+        if self.sup.shutting_down() {
+            return Err("sentinel is shutting down".into());
+        }
+        let r = Runtime::scale(self, service, count, range, "by the API", Instant::now());
+        match (r.ok, r.message, r.error) {
+            (true, m, _) => Ok(m.unwrap_or_default()),
+            (false, _, e) => Err(e.unwrap_or_else(|| "refused".into())),
+        }
+    }
+
+    fn scale_events(&self) -> Vec<(String, &'static str, u64)> {
+        self.scale_events
+            .iter()
+            .map(|((s, d), n)| (s.clone(), *d, *n))
+            .collect()
+    }
+
+    fn hook_counters(&self) -> crate::hooks::HookCounters {
+        self.hooks.counters()
+    }
+
     fn info(&self) -> Vec<crate::http::ServiceInfo> {
         (0..self.io.len())
             .map(|u| {
