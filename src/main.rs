@@ -14,6 +14,7 @@ mod http;
 mod isolate;
 mod logs;
 mod metrics;
+mod oci;
 mod pid1;
 mod prepare;
 mod seccomp;

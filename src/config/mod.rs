@@ -209,8 +209,10 @@ fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem
             pruned: &pruned,
             yaml,
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
-        let config = build::build(raw, &mut ctx);
+        let mut config = build::build(raw, &mut ctx);
+        config.warnings = std::mem::take(&mut ctx.warnings);
         problems.append(&mut ctx.problems);
         if problems.is_empty() {
             return Ok(config);

@@ -91,6 +91,8 @@ pub struct RawService {
     pub depends_on: Option<DependsOn>,
     pub propagate: Option<bool>,
     pub required: Option<bool>,
+    // OCI bundle (issue 9): config.json + rootfs as defaults.
+    pub bundle: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
