@@ -778,6 +778,7 @@ fn the_examples_load_and_agree() {
 
 mod isolation;
 mod lifecycle;
+mod oci;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]

@@ -92,6 +92,8 @@ pub(in crate::config) struct Bundle {
     set: Set,
     /// `services.NAME.bundle`, where its problems and warnings are shown.
     key: KeyPath,
+    /// `bundle DIR` (as written), the start of its messages.
+    head: String,
     args: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<PathBuf>,
@@ -268,6 +270,7 @@ fn map(dir: &Path, s: spec::Spec, set: Set, key: KeyPath, n: &mut Notes<'_, '_>)
     let mut b = Bundle {
         set,
         key,
+        head: n.head.clone(),
         args: Vec::new(),
         env: Vec::new(),
         cwd: None,
@@ -681,16 +684,7 @@ fn mount(dir: &Path, i: usize, m: spec::Mount, b: &mut Bundle, n: &mut Notes<'_,
         "tmpfs" => MountKind::Tmpfs,
         "sysfs" => MountKind::Sysfs,
         "devpts" => MountKind::Devpts,
-        "mqueue" => {
-            if !b.namespaces.iter().any(|x| x == "ipc") {
-                n.ignored(
-                    &what,
-                    "an mqueue mount needs the ipc namespace, which the bundle does not ask for",
-                );
-                return;
-            }
-            MountKind::Mqueue
-        }
+        "mqueue" => MountKind::Mqueue,
         "cgroup" | "cgroup2" => {
             n.ignored(
                 &what,
@@ -794,9 +788,9 @@ pub(in crate::config) fn apply(b: Bundle, svc: &mut ServiceConfig, ctx: &mut Ctx
             ctx.at_key_of(
                 &b.key,
                 format!(
-                    "config.json of bundle {} has no process.args, and the service no `command`; \
+                    "{}: config.json has no process.args, and the service no `command`; \
                      add command = [\"/app\", \"--flag\"] (a path inside the bundle's root)",
-                    b.mounts.bundle.display()
+                    b.head
                 ),
             );
         }
@@ -837,9 +831,9 @@ pub(in crate::config) fn apply(b: Bundle, svc: &mut ServiceConfig, ctx: &mut Ctx
                     ctx,
                     &b.key,
                     format!(
-                        "bundle {}: config.json hostname \"{h}\" needs the uts namespace, which \
+                        "{}: config.json hostname \"{h}\" needs the uts namespace, which \
                          the service does not have; ignored",
-                        b.mounts.bundle.display()
+                        b.head
                     ),
                 );
             }
@@ -876,7 +870,26 @@ pub(in crate::config) fn apply(b: Bundle, svc: &mut ServiceConfig, ctx: &mut Ctx
     if !set.root {
         iso.root = b.root;
     }
-    iso.oci_mounts = Some(b.mounts);
+    let mut mounts = b.mounts;
+    if !iso.namespaces.ipc {
+        let head = b.head.clone();
+        mounts.mounts.retain(|m| {
+            if m.kind != MountKind::Mqueue {
+                return true;
+            }
+            warn(
+                ctx,
+                &b.key,
+                format!(
+                    "{head}: config.json mqueue mount on {} needs the ipc namespace, which the \
+                     service does not have; ignored",
+                    m.target.display()
+                ),
+            );
+            false
+        });
+    }
+    iso.oci_mounts = Some(mounts);
     if !set.stop_signal {
         if let Some(s) = b.stop_signal {
             svc.stop_signal = s;
