@@ -24,7 +24,10 @@
 //!   watchdog, dependencies) and the parsers of probe addresses, URLs and
 //!   status ranges; `raw/lifecycle.rs` and `build/lifecycle.rs` likewise.
 //!   Dependencies across services are checked with [`crate::deps::Graph`],
-//!   the graph the supervisor orders starts and stops by.
+//!   the graph the supervisor orders starts and stops by;
+//! - `build/oci.rs`: `bundle = DIR`, an OCI bundle's `config.json` as the
+//!   service's defaults; what it cannot honour becomes [`Config::warnings`]
+//!   (the mount part lives in [`crate::oci`]).
 
 mod build;
 mod envfile;
