@@ -481,6 +481,7 @@ pub fn main() -> i32 {
         Cmd::Exec(a) => crate::exec::run(&a),
         Cmd::Check(a) => match config::load(&a.config) {
             Ok(cfg) => {
+                print_warnings(&a.config, &cfg, "");
                 // What only the seccomp compiler knows (syscall names).
                 let problems: Vec<String> = cfg
                     .services
@@ -557,6 +558,7 @@ fn run(a: RunArgs) -> i32 {
             return 2;
         }
     };
+    print_warnings(&a.config, &cfg, "sentinel: ");
     let role = crate::pid1::take_role();
     let socket = match a.socket.or_else(|| cfg.supervisor.socket.clone()) {
         Some(s) => s,
@@ -586,6 +588,22 @@ fn run(a: RunArgs) -> i32 {
         crate::pid1::power_off();
     }
     code
+}
+
+/// The config's warnings (an OCI bundle's unsupported fields), one line
+/// each on stderr: `PREFIXwarning: FILE:LINE:COL: KEY: MESSAGE`.
+fn print_warnings(path: &std::path::Path, cfg: &config::Config, prefix: &str) {
+    if cfg.warnings.is_empty() {
+        return;
+    }
+    let text = config::ConfigErrors {
+        path: path.to_path_buf(),
+        problems: cfg.warnings.clone(),
+    }
+    .to_string();
+    for line in text.lines() {
+        eprintln!("{prefix}warning: {line}");
+    }
 }
 
 /// The socket: --socket, then SENTINEL_SOCKET, then the config's, then the default.

@@ -42,7 +42,7 @@ pub fn clone_flags(ns: Namespaces) -> i32 {
 
 /// Mount flags to keep when remounting a bind mount read-only: a remount
 /// must repeat the flags the kernel locked (nosuid, nodev, noexec...).
-fn locked_flags(path: &Path) -> libc::c_ulong {
+pub(crate) fn locked_flags(path: &Path) -> libc::c_ulong {
     let Ok(st) = nix::sys::statvfs::statvfs(path) else {
         return 0;
     };
@@ -107,7 +107,8 @@ pub fn mount_plan(
         // pivot_root needs a mount point.
         out.push(bind(r, r)?);
         let dev = r.join("dev");
-        if dev.is_dir() {
+        // A bundle gets a minimal /dev instead of the host's (crate::oci).
+        if dev.is_dir() && iso.oci_mounts.is_none() {
             out.push(bind(Path::new("/dev"), &dev)?);
         }
     }
@@ -126,6 +127,9 @@ pub fn mount_plan(
             flags: libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             data: None,
         });
+    }
+    if let (Some(r), Some(m)) = (root, &iso.oci_mounts) {
+        out.extend(crate::oci::mount_plan(r, m, inaccessible_file)?);
     }
     for t in &iso.tmpfs {
         let p = under(root, t);

@@ -19,6 +19,7 @@ mod leftovers;
 mod listen;
 mod logs;
 mod metrics;
+mod oci;
 mod pid1;
 mod prepare;
 mod remote;

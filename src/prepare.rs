@@ -192,6 +192,9 @@ pub fn prepare(
             .open(&inaccessible)
             .map_err(|e| fail(format!("create {}: {e}", inaccessible.display())))?;
     }
+    if let (Some(root), Some(m)) = (&iso.root, &iso.oci_mounts) {
+        crate::oci::prepare(root, m, workdir, &inaccessible).map_err(fail)?;
+    }
     let setup = crate::isolate::setup(iso, ids, seccomp, &inaccessible).map_err(fail)?;
     let workdir = workdir.map(|w| w.to_string_lossy().into_owned());
     let plan = sys::spawn::Plan::new(argv, &env, workdir.as_deref(), session)

@@ -17,6 +17,7 @@ use std::time::Duration;
 mod isolation;
 mod lifecycle;
 mod scaling;
+mod oci;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -33,6 +34,8 @@ pub struct Ctx<'a> {
     pub pruned: &'a [Vec<Seg>],
     pub yaml: bool,
     pub problems: Vec<Problem>,
+    /// Accepted but not fully honoured (see `Config::warnings`).
+    pub warnings: Vec<Problem>,
 }
 
 fn key(path: &[&str]) -> String {
@@ -218,6 +221,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
         slices,
         services,
         hooks,
+        warnings: Vec::new(),
     }
 }
 
@@ -342,18 +346,23 @@ fn log_config(raw: Option<RawLog>, base: LogConfig, path: &[&str], ctx: &mut Ctx
 
 fn service(
     name: &str,
-    raw: RawService,
+    mut raw: RawService,
     sup: &SupervisorConfig,
     slices: &[(String, SliceConfig)],
     ctx: &mut Ctx<'_>,
 ) -> ServiceConfig {
     let p = |k: &'static str| ["services", name, k];
+    let bundle = oci::load(name, &mut raw, ctx);
     let command = raw
         .command
         .as_ref()
         .map(|c| c.0.clone())
         .unwrap_or_default();
-    if !ctx.pruned(&p("command")) && !ctx.misspelled(&["services", name], "command") {
+    let bundle_command = raw.bundle.is_some() && raw.command.is_none();
+    if !bundle_command
+        && !ctx.pruned(&p("command"))
+        && !ctx.misspelled(&["services", name], "command")
+    {
         match command.first() {
             _ if ctx.tree.entry(&p("command")).is_none() => ctx.at_key(
                 &["services", name],
@@ -373,6 +382,9 @@ fn service(
     }
 
     let workdir = raw.workdir.as_deref().map(|w| {
+        if raw.bundle.is_some() {
+            return oci::workdir(name, w, ctx);
+        }
         let dir = ctx.resolve(w);
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => {}
@@ -420,7 +432,7 @@ fn service(
         .forward_signals
         .map(|list| forwardable(&list, &p("forward_signals"), ctx));
 
-    ServiceConfig {
+    let mut svc = ServiceConfig {
         isolation,
         command,
         workdir,
@@ -442,7 +454,11 @@ fn service(
         forward_signals,
         lifecycle,
         scaling,
+    };
+    if let Some(b) = bundle {
+        oci::apply(b, &mut svc, ctx);
     }
+    svc
 }
 
 /// env files in order (later ones win), then the `env` table (wins over

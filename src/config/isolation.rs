@@ -54,6 +54,9 @@ pub struct Isolation {
     /// Default true.
     pub no_new_privs: bool,
     pub seccomp: Option<Seccomp>,
+    /// What an OCI bundle (`bundle = ...`) adds to the mounts: a minimal
+    /// /dev, its mounts, masked and read-only paths, a read-only root.
+    pub oci_mounts: Option<crate::oci::Mounts>,
 }
 
 impl Default for Isolation {
@@ -79,6 +82,7 @@ impl Default for Isolation {
             capabilities: None,
             no_new_privs: true,
             seccomp: None,
+            oci_mounts: None,
         }
     }
 }

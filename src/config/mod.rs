@@ -24,7 +24,10 @@
 //!   watchdog, dependencies) and the parsers of probe addresses, URLs and
 //!   status ranges; `raw/lifecycle.rs` and `build/lifecycle.rs` likewise.
 //!   Dependencies across services are checked with [`crate::deps::Graph`],
-//!   the graph the supervisor orders starts and stops by.
+//!   the graph the supervisor orders starts and stops by;
+//! - `build/oci.rs`: `bundle = DIR`, an OCI bundle's `config.json` as the
+//!   service's defaults; what it cannot honour becomes [`Config::warnings`]
+//!   (the mount part lives in [`crate::oci`]);
 //! - `scaling`: the scaling model (instances, listening sockets, autoscale,
 //!   start limit, `critical`, watch mode, `[[hooks]]`) and the parsers of
 //!   instance ranges and `listen` addresses; `raw/scaling.rs` and
@@ -214,8 +217,10 @@ fn check_text(text: &str, yaml: bool, base: &Path) -> Result<Config, Vec<Problem
             pruned: &pruned,
             yaml,
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
-        let config = build::build(raw, &mut ctx);
+        let mut config = build::build(raw, &mut ctx);
+        config.warnings = std::mem::take(&mut ctx.warnings);
         problems.append(&mut ctx.problems);
         if problems.is_empty() {
             return Ok(config);

@@ -19,6 +19,9 @@ pub struct Config {
     pub services: Vec<(String, ServiceConfig)>,
     /// `[[hooks]]`, in file order.
     pub hooks: Vec<Hook>,
+    /// What sentinel accepts but does not fully honour (an OCI bundle's
+    /// unsupported fields): `check` prints these, `run` logs them.
+    pub warnings: Vec<super::Problem>,
 }
 
 /// `[supervisor]`

@@ -101,6 +101,8 @@ pub struct RawService {
     pub start_limit: Option<RawStartLimit>,
     pub critical: Option<bool>,
     pub watch: Option<RawWatch>,
+    // OCI bundle (issue 9): config.json + rootfs as defaults.
+    pub bundle: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -772,6 +772,7 @@ fn the_examples_load_and_agree() {
 mod isolation;
 mod lifecycle;
 mod scaling;
+mod oci;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]

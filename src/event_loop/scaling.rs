@@ -81,6 +81,9 @@ impl Runtime {
                 return Response::error(msg);
             }
         };
+        for w in &new.warnings {
+            log(&format!("reload: warning: {}: {}", w.key, w.message));
+        }
         // Listening sockets first: a port that cannot be had stops the reload.
         for (name, svc) in &new.services {
             if let Err(e) = self.open_listen(name, &svc.scaling.listen) {

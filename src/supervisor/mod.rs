@@ -950,6 +950,7 @@ mod tests {
     fn config_of(services: Vec<(String, ServiceConfig)>) -> Config {
         Config {
             hooks: Vec::new(),
+            warnings: Vec::new(),
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),

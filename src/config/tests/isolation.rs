@@ -255,6 +255,7 @@ seccomp = {{ profile = "strict", action = "kill", allow = ["ptrace"], deny = ["m
                 },
             ],
         }),
+        oci_mounts: None,
     };
     assert_eq!(*iso, expected);
 }
