@@ -4,20 +4,20 @@
 use super::envfile;
 use super::node::{path_string, suggest, Kind, Node, Pos, Seg};
 use super::raw::{
-    RawBackoff, RawFile, RawHttp, RawLog, RawRestart, RawService, RawSupervisor, Sig,
+    RawBackoff, RawFile, RawHttp, RawLog, RawRestart, RawService, RawSupervisor, Sig, Version,
 };
 use super::values::signal_name;
 use super::{
     Backoff, Config, LogConfig, Problem, RestartPolicy, ServiceConfig, ServiceKind, Signal,
-    SliceConfig, SupervisorConfig,
+    SliceConfig, SupervisorConfig, CONFIG_VERSION,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod isolation;
 mod lifecycle;
-mod scaling;
 mod oci;
+mod scaling;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -188,6 +188,7 @@ impl Ctx<'_> {
 
 /// Build the config; `ctx.problems` holds whatever is wrong with it.
 pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
+    let version = config_version(raw.version, ctx);
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), ctx);
     let http = raw.http.map(|h| http(h, ctx));
     let mut services = Vec::new();
@@ -216,12 +217,43 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     scaling::listen_conflicts(&services, http.as_ref(), ctx);
     let hooks = scaling::hooks(raw.hooks, &services, ctx);
     Config {
+        version,
         supervisor,
         http,
         slices,
         services,
         hooks,
         warnings: Vec::new(),
+    }
+}
+
+/// `version`: absent, or the one this sentinel reads.
+fn config_version(raw: Option<Version>, ctx: &mut Ctx<'_>) -> u32 {
+    let current = i64::from(CONFIG_VERSION);
+    match raw {
+        None => CONFIG_VERSION,
+        Some(Version(n)) if n == current => CONFIG_VERSION,
+        Some(Version(n)) if n > current => {
+            ctx.at_value(
+                &["version"],
+                format!(
+                    "this sentinel reads config version {current}; this file is written for \
+                     version {n}, by a newer sentinel: upgrade sentinel, or rewrite the file \
+                     for version {current} (docs/config.md)"
+                ),
+            );
+            CONFIG_VERSION
+        }
+        Some(Version(n)) => {
+            ctx.at_value(
+                &["version"],
+                format!(
+                    "this sentinel reads config version {current}; there is no version {n}: \
+                     write version = {current}, or leave the key out"
+                ),
+            );
+            CONFIG_VERSION
+        }
     }
 }
 

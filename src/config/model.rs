@@ -7,9 +7,17 @@ use super::lifecycle::Lifecycle;
 use super::scaling::{Hook, Scaling};
 use std::time::Duration;
 
+/// The config format this sentinel reads (`version = 1`). Within one
+/// version, a file that was valid stays valid and means the same thing
+/// (docs/stability.md).
+pub const CONFIG_VERSION: u32 = 1;
+
 /// A whole config file, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The config format version the file is written for: `version = 1`,
+    /// or [`CONFIG_VERSION`] when the file does not say.
+    pub version: u32,
     pub supervisor: SupervisorConfig,
     /// `[http]`; None when the table is absent (no endpoint, no metrics file).
     pub http: Option<HttpConfig>,

@@ -10,6 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct RawFile {
+    pub version: Option<Version>,
     pub supervisor: Option<RawSupervisor>,
     pub http: Option<RawHttp>,
     pub slices: Option<Ordered<RawSlice>>,
@@ -120,6 +121,31 @@ pub struct RawBackoff {
     pub max: Option<Dur>,
     pub factor: Option<f64>,
     pub reset_after: Option<Dur>,
+}
+
+/// `version = 1`: the config format the file is written for (checked in
+/// `build`, so that a newer file gets a message about versions, not about
+/// types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version(pub i64);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Version;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the config format version as a whole number: version = 1")
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Version, E> {
+                Ok(Version(n))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Version, E> {
+                Ok(Version(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A duration: `"1m30s"`, or a whole number of seconds.

@@ -569,7 +569,7 @@ fn unknown_keys_and_tables_not_supported_yet() {
     let p = toml_err("[web]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
     assert_eq!(
         p[0].message,
-        "unknown key; expected one of: supervisor, http, slices, services, hooks"
+        "unknown key; expected one of: version, supervisor, http, slices, services, hooks"
     );
 }
 
@@ -770,9 +770,11 @@ fn the_examples_load_and_agree() {
 }
 
 mod isolation;
+mod keys;
 mod lifecycle;
-mod scaling;
 mod oci;
+mod scaling;
+mod version;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]

@@ -56,8 +56,12 @@ pub trait Backend {
     fn info(&self) -> Vec<ServiceInfo>;
     /// Set a service's instance count and/or range (`"2-6"`), as
     /// `sentinel scale` does: the message, or why not.
-    fn scale(&mut self, service: &str, count: Option<u32>, range: Option<&str>)
-        -> Result<String, String>;
+    fn scale(
+        &mut self,
+        service: &str,
+        count: Option<u32>,
+        range: Option<&str>,
+    ) -> Result<String, String>;
     /// Scaling decisions so far: (service, "up"/"down", count).
     fn scale_events(&self) -> Vec<(String, &'static str, u64)>;
     /// Hook runs, failures and dropped runs so far.

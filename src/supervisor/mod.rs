@@ -949,6 +949,7 @@ mod tests {
 
     fn config_of(services: Vec<(String, ServiceConfig)>) -> Config {
         Config {
+            version: crate::config::CONFIG_VERSION,
             hooks: Vec::new(),
             warnings: Vec::new(),
             slices: Vec::new(),
