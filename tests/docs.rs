@@ -309,17 +309,21 @@ fn every_route_is_in_docs_http_md() {
     );
 }
 
-#[test]
-fn every_metric_is_in_docs_http_md() {
-    let src = read("src/metrics.rs");
-    let names: BTreeSet<&str> = src
-        .split('"')
+/// The metric names of src/metrics.rs (string literals `"sentinel_..."`).
+fn metric_names(src: &str) -> BTreeSet<&str> {
+    src.split('"')
         .filter(|s| {
             s.starts_with("sentinel_")
                 && !s.ends_with('_')
                 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_metric_is_in_docs_http_md() {
+    let src = read("src/metrics.rs");
+    let names = metric_names(&src);
     assert!(names.contains("sentinel_service_up"), "{names:#?}");
     assert!(names.len() >= 20, "{names:#?}");
     let doc = read("docs/http.md");
@@ -330,6 +334,32 @@ fn every_metric_is_in_docs_http_md() {
     assert!(
         missing.is_empty(),
         "metrics of src/metrics.rs missing from docs/http.md: {missing:#?}"
+    );
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+    let src = read("src/metrics.rs");
+    let known = metric_names(&src);
+    let dashboard = read("docs/grafana-dashboard.json");
+    let json: serde_json::Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(json["panels"].as_array().is_some_and(|p| !p.is_empty()));
+    let mut used = BTreeSet::new();
+    for (i, _) in dashboard.match_indices("sentinel_") {
+        let name: String = dashboard[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        used.insert(name);
+    }
+    assert!(used.contains("sentinel_service_up"), "{used:#?}");
+    let unknown: Vec<&String> = used
+        .iter()
+        .filter(|n| !known.contains(n.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/grafana-dashboard.json queries metrics src/metrics.rs does not have: {unknown:#?}"
     );
 }
 
