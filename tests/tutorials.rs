@@ -8,7 +8,15 @@
 //! <!-- test needs="sentinel generate --help" -->
 //!                                         run only where that command
 //!                                         succeeds (else skipped, said why)
+//! <!-- test tools="promtool curl" -->     run only where these programs are
+//!                                         on PATH; with SENTINEL_REQUIRE_TOOLS=1
+//!                                         (scripts/test) a missing one fails
 //! ```
+//!
+//! Ports from 28000 to 29999 in runnable blocks stand for "a free port":
+//! each distinct one is replaced by a port free on this machine when the
+//! tutorial runs, so that runs side by side (or another program on the
+//! port) do not meet.
 //!
 //! Blocks without a marker are shown to the reader, not run (Docker, a
 //! real systemd, a network, a VM). Each tutorial runs in a fresh folder
@@ -54,6 +62,8 @@ struct Block {
     exit: i32,
     /// A command that must succeed for the block to run.
     needs: Option<String>,
+    /// Programs the block needs.
+    tools: Vec<String>,
 }
 
 /// The blocks after `<!-- test ... -->` markers.
@@ -72,6 +82,7 @@ fn blocks(doc: &str) -> Result<Vec<Block>, String> {
         };
         let mut exit = 0;
         let mut needs = None;
+        let mut tools = Vec::new();
         let mut rest = attrs.trim();
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix("exit=") {
@@ -85,6 +96,12 @@ fn blocks(doc: &str) -> Result<Vec<Block>, String> {
                     .find('"')
                     .ok_or_else(|| format!("line {}: needs=\" without its closing quote", i + 1))?;
                 needs = Some(r[..end].to_string());
+                rest = r[end + 1..].trim_start();
+            } else if let Some(r) = rest.strip_prefix("tools=\"") {
+                let end = r
+                    .find('"')
+                    .ok_or_else(|| format!("line {}: tools=\" without its closing quote", i + 1))?;
+                tools = r[..end].split_whitespace().map(str::to_string).collect();
                 rest = r[end + 1..].trim_start();
             } else {
                 return Err(format!("line {}: unknown marker attribute {rest:?}", i + 1));
@@ -112,10 +129,48 @@ fn blocks(doc: &str) -> Result<Vec<Block>, String> {
             text,
             exit,
             needs,
+            tools,
         });
         i = j + 1;
     }
     Ok(out)
+}
+
+/// The ports a tutorial writes: 5-digit numbers from 28000 to 29999.
+const PORTS: std::ops::RangeInclusive<u32> = 28000..=29999;
+
+/// Each 5-digit number in `PORTS` in `text`, passed through `f`.
+fn map_ports(text: &str, mut f: impl FnMut(u32) -> u32) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i > start {
+            let word = &text[start..i];
+            let alone = start == 0 || !b[start - 1].is_ascii_alphanumeric();
+            match word.parse::<u32>() {
+                Ok(n) if word.len() == 5 && alone && PORTS.contains(&n) => {
+                    out.push_str(&f(n).to_string())
+                }
+                _ => out.push_str(word),
+            }
+        } else {
+            let c = text[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// A port no one listens on now (the kernel's pick; released at once).
+fn free_port() -> u32 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    u32::from(l.local_addr().unwrap().port())
 }
 
 /// Whether a process is alive (not a zombie), and its process group.
@@ -314,8 +369,25 @@ impl Drop for Run {
 fn tutorial(name: &str) {
     let rel = format!("docs/tutorials/{name}");
     let doc = std::fs::read_to_string(root().join(&rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let blocks = blocks(&doc).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let mut blocks = blocks(&doc).unwrap_or_else(|e| panic!("{rel}: {e}"));
     assert!(!blocks.is_empty(), "{rel}: no <!-- test --> blocks");
+    let mut ports: Vec<(u32, u32)> = Vec::new();
+    for b in &mut blocks {
+        b.text = map_ports(&b.text, |p| {
+            if let Some(&(_, to)) = ports.iter().find(|(from, _)| *from == p) {
+                return to;
+            }
+            let to = loop {
+                let to = free_port();
+                if !ports.iter().any(|(_, t)| *t == to) {
+                    break to;
+                }
+            };
+            ports.push((p, to));
+            to
+        });
+    }
+    println!("{rel}: ports {ports:?}");
     let started = Instant::now();
     let mut failure = None;
     let (pgid, marker);
@@ -328,6 +400,20 @@ fn tutorial(name: &str) {
                     println!("{rel}:{}: skipped: `{needs}` fails here", b.line);
                     continue;
                 }
+            }
+            let missing: Vec<&String> = b
+                .tools
+                .iter()
+                .filter(|t| !run.has(&format!("command -v {t}")))
+                .collect();
+            if !missing.is_empty() {
+                assert!(
+                    std::env::var_os("SENTINEL_REQUIRE_TOOLS").is_none(),
+                    "{rel}:{}: needs {missing:?}, not installed (SENTINEL_REQUIRE_TOOLS is set)",
+                    b.line
+                );
+                println!("{rel}:{}: skipped: {missing:?} not installed", b.line);
+                continue;
             }
             let log = run.dir.path(&format!(".block{n}.log"));
             let status = run.run(&b.text, &log);
@@ -385,7 +471,8 @@ fn every_tutorial_has_a_test() {
 #[test]
 fn markers_are_read() {
     let doc = "text\n<!-- test -->\n```sh\necho a\n```\n\n```sh\nnot run\n```\n\
-               <!-- test exit=2 needs=\"sentinel generate --help\" -->\n```sh\nfalse\nexit 2\n```\n";
+               <!-- test exit=2 needs=\"sentinel generate --help\" tools=\"a b\" -->\n\
+               ```sh\nfalse\nexit 2\n```\n";
     let b = blocks(doc).unwrap();
     assert_eq!(
         b,
@@ -394,19 +481,35 @@ fn markers_are_read() {
                 line: 4,
                 text: "echo a\n".into(),
                 exit: 0,
-                needs: None
+                needs: None,
+                tools: Vec::new(),
             },
             Block {
                 line: 12,
                 text: "false\nexit 2\n".into(),
                 exit: 2,
-                needs: Some("sentinel generate --help".into())
+                needs: Some("sentinel generate --help".into()),
+                tools: vec!["a".into(), "b".into()],
             },
         ]
     );
     assert!(blocks("<!-- test -->\ntext\n").is_err());
     assert!(blocks("<!-- test exit=x -->\n```sh\n```\n").is_err());
     assert!(blocks("<!-- test run=1 -->\n```sh\n```\n").is_err());
+}
+
+#[test]
+fn ports_are_mapped() {
+    let text = "listen 127.0.0.1:28084, again 28084, also 29092; not 2808, 280845, v28084, 27999";
+    let mapped = map_ports(text, |p| p - 20000);
+    assert_eq!(
+        mapped,
+        "listen 127.0.0.1:8084, again 8084, also 9092; not 2808, 280845, v28084, 27999"
+    );
+    assert_eq!(
+        map_ports("pid 12345 é 28000", |p| p + 1),
+        "pid 12345 é 28001"
+    );
 }
 
 #[test]
