@@ -16,6 +16,7 @@ mod logs;
 mod metrics;
 mod pid1;
 mod prepare;
+mod sdnotify;
 mod seccomp;
 mod supervisor;
 mod users;

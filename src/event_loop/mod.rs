@@ -26,6 +26,7 @@ use crate::logs::{LineSplitter, Ring, RotatingFile, Stream};
 use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 
 mod lifecycle;
+mod systemd;
 
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -71,6 +72,8 @@ enum TimerKey {
     Health(usize),
     /// The sd_notify watchdog deadline.
     Watchdog(usize),
+    /// sentinel's own watchdog ping or status line to systemd.
+    Systemd,
 }
 
 /// A service's fds and output state.
@@ -146,6 +149,8 @@ pub struct Runtime {
     started: Instant,
     /// The HTTP endpoint, when `[http]` is configured.
     http: Option<crate::http::Server>,
+    /// systemd's NOTIFY_SOCKET, when sentinel runs as a `Type=notify` unit.
+    notifier: Option<systemd::Link>,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -205,6 +210,8 @@ impl Runtime {
     /// Prepare everything before the first fork: plans, pipes, log files,
     /// the signalfd and the socket. Any failure here is fatal and named.
     pub fn new(config: &Config, opts: Options) -> Result<Runtime, String> {
+        // First: it takes NOTIFY_SOCKET out of the environment services inherit.
+        let notifier = systemd::Link::from_env(Instant::now());
         let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let mask = loop_signals();
         mask.thread_block()
@@ -379,6 +386,7 @@ impl Runtime {
             read_buf: vec![0; READ_BUDGET],
             started: Instant::now(),
             http,
+            notifier,
         })
     }
 
@@ -397,6 +405,7 @@ impl Runtime {
         let mut events = Events::with_capacity(256);
         loop {
             self.flush_outputs();
+            self.systemd_turn();
             if self.sup.shutdown_complete() {
                 break;
             }
@@ -579,6 +588,7 @@ impl Runtime {
                 TimerKey::Http(id) => self.with_http(|h, rt| h.on_timer(id, t, rt, Instant::now())),
                 TimerKey::Health(i) => self.on_health_timer(i, t),
                 TimerKey::Watchdog(i) => self.on_watchdog_timer(i, t),
+                TimerKey::Systemd => self.systemd_timer(t),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
