@@ -35,6 +35,7 @@ enum Cmd {
     Stats(StatsArgs),
     Top(TopArgs),
     Shutdown(ShutdownArgs),
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Run the supervisor in the foreground on a config file.
@@ -382,6 +383,7 @@ pub fn main() -> i32 {
         Cmd::Stats(a) => client(a.socket.clone(), a.config.clone(), |c| stats(c, &a)),
         Cmd::Top(a) => client(a.socket.clone(), a.config.clone(), |c| top(c, &a)),
         Cmd::Shutdown(a) => client(a.socket, a.config, shutdown),
+        Cmd::Generate(a) => crate::generate::run(&a),
     }
 }
 

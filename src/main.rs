@@ -9,6 +9,7 @@ mod control;
 mod deps;
 mod event_loop;
 mod exec;
+mod generate;
 mod health;
 mod http;
 mod isolate;
