@@ -63,7 +63,7 @@ stop_pre() {{
 
 reload() {{
 	checkconfig || return $?
-	ebegin "Reloading ${{RC_SVCNAME}} (SIGHUP: sentinel reopens its log files)"
+	ebegin "Reloading ${{RC_SVCNAME}} (SIGHUP: sentinel reopens its log files and applies the config)"
 	start-stop-daemon --signal HUP --pidfile "${{pidfile}}"
 	eend $?
 }}

@@ -57,7 +57,9 @@ Type=notify
 NotifyAccess=main
 ExecStartPre={bin} check -c {config}
 ExecStart={bin} run -c {config}
-# SIGHUP: sentinel reopens its log files (after logrotate).
+# SIGHUP: sentinel reopens its log files (after logrotate) and applies the
+# config again; a config with errors fails the reload instead.
+ExecReload={bin} check -c {config}
 ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec={watchdog}
 # Not ready within this long (systemd's default, spelled out): the start

@@ -183,7 +183,7 @@ do_reload() {
         return 7
     fi
     "$DAEMON" check -c "$CONFIG" >/dev/null || return 6
-    # SIGHUP: sentinel reopens its log files.
+    # SIGHUP: sentinel reopens its log files and applies the config again.
     kill -HUP "$pid" && echo "$NAME reloaded (pid $pid)"
 }
 

@@ -101,6 +101,7 @@ fn the_main_unit_is_notify_with_a_stop_timeout_past_shutdown_timeout() {
         "NotifyAccess=main",
         &format!("ExecStart=/usr/local/bin/sentinel run -c {cfg}"),
         &format!("ExecStartPre=/usr/local/bin/sentinel check -c {cfg}"),
+        &format!("ExecReload=/usr/local/bin/sentinel check -c {cfg}"),
         "ExecReload=/bin/kill -HUP $MAINPID",
         "WatchdogSec=30s",
         "KillMode=mixed",
