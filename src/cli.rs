@@ -50,6 +50,7 @@ enum Cmd {
     Top(TopArgs),
     Shutdown(ShutdownArgs),
     Bridge(BridgeArgs),
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Run the supervisor in the foreground on a config file.
@@ -411,6 +412,7 @@ fn remote(args: &Args, cmd: &Cmd) -> Option<i32> {
         Cmd::Exec(_) => Some("exec"),
         Cmd::Check(_) => Some("check"),
         Cmd::Bridge(_) => Some("bridge"),
+        Cmd::Generate(_) => Some("generate"),
         _ => None,
     };
     if let Some(name) = local {
@@ -547,6 +549,7 @@ pub fn main() -> i32 {
                 1
             }
         },
+        Cmd::Generate(a) => crate::generate::run(&a),
     }
 }
 

@@ -28,6 +28,7 @@ use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 mod events;
 mod lifecycle;
 mod scaling;
+mod systemd;
 
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -85,6 +86,8 @@ enum TimerKey {
     Watch,
     /// A service's autoscale evaluation.
     Autoscale(usize),
+    /// sentinel's own watchdog ping or status line to systemd.
+    Systemd,
 }
 
 /// A service's fds and output state.
@@ -189,6 +192,8 @@ pub struct Runtime {
     scale_events: std::collections::BTreeMap<(String, &'static str), u64>,
     /// Each unit's state name and pid when last looked at (hook events).
     seen: Vec<(&'static str, Option<i32>)>,
+    /// systemd's NOTIFY_SOCKET, when sentinel runs as a `Type=notify` unit.
+    notifier: Option<systemd::Link>,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -248,6 +253,8 @@ impl Runtime {
     /// Prepare everything before the first fork: plans, pipes, log files,
     /// the signalfd and the socket. Any failure here is fatal and named.
     pub fn new(config: &Config, opts: Options) -> Result<Runtime, String> {
+        // First: it takes NOTIFY_SOCKET out of the environment services inherit.
+        let notifier = systemd::Link::from_env(Instant::now());
         let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let mask = loop_signals();
         mask.thread_block()
@@ -328,6 +335,7 @@ impl Runtime {
             policy_running: Default::default(),
             scale_events: Default::default(),
             seen: Vec::new(),
+            notifier,
         };
         rt.hooks = crate::hooks::Hooks::new(config.hooks.clone(), rt.base_env.clone());
         for name in &rt.opts.exit_with.clone() {
@@ -582,6 +590,7 @@ impl Runtime {
         let mut events = Events::with_capacity(256);
         loop {
             self.flush_outputs();
+            self.systemd_turn();
             if self.sup.shutdown_complete() {
                 break;
             }
@@ -801,6 +810,7 @@ impl Runtime {
                 TimerKey::Jobs => self.on_jobs_timer(),
                 TimerKey::Watch => self.on_watch_timer(),
                 TimerKey::Autoscale(s) => self.on_autoscale_timer(s, t),
+                TimerKey::Systemd => self.systemd_timer(t),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {

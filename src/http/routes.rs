@@ -188,13 +188,7 @@ impl Server {
         let (sup, services) = backend.status(false);
         let not_ready: Vec<Value> = services
             .iter()
-            .filter(|s| {
-                s.required
-                    && matches!(
-                        s.state.as_str(),
-                        "failed" | "backoff" | "stopping" | "waiting" | "starting"
-                    )
-            })
+            .filter(|s| s.required && crate::sdnotify::blocks_readiness(&s.state))
             .map(|s| json!({ "service": s.name, "state": s.state }))
             .collect();
         let ready = not_ready.is_empty() && !sup.shutting_down;
