@@ -86,6 +86,15 @@ stop_timeout = "5s"
         l.contains("inst=").then_some(l)
     });
     assert!(log.contains("inst=2 of=3 port=18002 svc=web"), "{log}");
+    // `logs web`: every instance, each line named.
+    let all = wait_for("every instance's line", SECS(10), || {
+        let l = s.ok(&["logs", "web"]);
+        (l.matches("inst=").count() == 3).then_some(l)
+    });
+    assert!(all.contains("web@1 | inst=1 of="), "{all}");
+    let table = s.ok(&["status"]);
+    assert!(table.contains("web (total)"), "{table}");
+    assert!(table.contains("3/3 running"), "{table}");
 
     // Outside the range, or garbage: refused with a clear reason.
     let o = s.ctl(&["scale", "web", "9"]);

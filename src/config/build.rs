@@ -16,8 +16,8 @@ use std::time::Duration;
 
 mod isolation;
 mod lifecycle;
-mod scaling;
 mod oci;
+mod scaling;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;

@@ -771,8 +771,8 @@ fn the_examples_load_and_agree() {
 
 mod isolation;
 mod lifecycle;
-mod scaling;
 mod oci;
+mod scaling;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]

@@ -129,8 +129,10 @@ struct Conn {
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
-    /// `logs --follow`: (service, last seq sent).
-    follow: Option<(usize, u64)>,
+    /// `logs --follow`: (unit, last seq sent) for each unit followed.
+    follow: Vec<(usize, u64)>,
+    /// Name each followed line's unit (several instances).
+    follow_units: bool,
     /// Which followed lines to send (`logs -f --grep ...`).
     filter: crate::logs::LogFilter,
     /// Close once `output` is written.
@@ -1078,7 +1080,8 @@ impl Runtime {
                     stream,
                     input: Vec::new(),
                     output: Vec::new(),
-                    follow: None,
+                    follow: Vec::new(),
+                    follow_units: false,
                     filter: crate::logs::LogFilter::all(),
                     closing: false,
                 },
@@ -1147,7 +1150,7 @@ impl Runtime {
             if let Some(c) = self.conns.get_mut(&id) {
                 // A client that half-closed still gets its answers.
                 c.closing = true;
-                c.follow = None;
+                c.follow.clear();
             }
         }
         self.write_conn(id);
@@ -1251,9 +1254,8 @@ impl Runtime {
                 grep,
                 since_ms,
                 stream,
-            } => match self.sup.resolve(&Target::One(service)) {
-                Ok(idx) => {
-                    let i = idx[0];
+            } => match self.sup.resolve(&Target::One(service.clone())) {
+                Ok(units) => {
                     let filter = match crate::logs::LogFilter::new(
                         grep.as_deref(),
                         since_ms.map(Duration::from_millis),
@@ -1263,11 +1265,33 @@ impl Runtime {
                         Ok(f) => f,
                         Err(e) => return Response::error(e),
                     };
-                    let ring = &self.io[i].ring;
-                    let tail = filter.tail(ring, lines);
+                    // A service with instances: all of them, by time, each
+                    // line naming its instance.
+                    let tag = units.len() > 1
+                        || units.first().is_some_and(|&u| {
+                            self.sup.specs[self.sup.unit_spec[u]].range.is_some()
+                        });
+                    let mut tail = Vec::new();
+                    for &u in &units {
+                        let mut t = filter.tail(&self.io[u].ring, lines);
+                        if tag {
+                            for l in &mut t {
+                                l.unit = Some(self.sup.name(u).to_string());
+                            }
+                        }
+                        tail.extend(t);
+                    }
+                    tail.sort_by_key(|l| l.time_ms);
+                    let skip = tail.len().saturating_sub(lines);
+                    tail.drain(..skip);
                     if follow {
+                        let heads: Vec<(usize, u64)> = units
+                            .iter()
+                            .map(|&u| (u, self.io[u].ring.last_seq()))
+                            .collect();
                         if let Some(c) = self.conns.get_mut(&id) {
-                            c.follow = Some((i, ring.last_seq()));
+                            c.follow = heads;
+                            c.follow_units = tag;
                             c.filter = filter;
                         }
                     }
@@ -1372,30 +1396,39 @@ impl Runtime {
         let ids: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.follow.is_some())
+            .filter(|(_, c)| !c.follow.is_empty())
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
-            let Some((i, seq)) = c.follow else { continue };
-            let ring = &self.io[i].ring;
-            if ring.last_seq() == seq {
-                continue;
-            }
-            for line in ring.after(seq).into_iter().filter(|l| c.filter.matches(l)) {
-                c.output.extend(
-                    Response {
-                        ok: true,
-                        line: Some(line),
-                        ..Default::default()
+            let mut sent = false;
+            for k in 0..c.follow.len() {
+                let (u, seq) = c.follow[k];
+                let ring = &self.io[u].ring;
+                if ring.last_seq() == seq {
+                    continue;
+                }
+                for mut line in ring.after(seq).into_iter().filter(|l| c.filter.matches(l)) {
+                    if c.follow_units {
+                        line.unit = Some(self.sup.services[u].name.clone());
                     }
-                    .to_line(),
-                );
+                    c.output.extend(
+                        Response {
+                            ok: true,
+                            line: Some(line),
+                            ..Default::default()
+                        }
+                        .to_line(),
+                    );
+                }
+                c.follow[k].1 = ring.last_seq();
+                sent = true;
             }
-            c.follow = Some((i, ring.last_seq()));
-            self.write_conn(id);
+            if sent {
+                self.write_conn(id);
+            }
         }
     }
 }

@@ -40,6 +40,9 @@ use request::Parsed;
 use response::Response;
 
 /// What the server asks of the supervisor.
+// `scale`, `scale_events` and `hook_counters` are for the scale route and
+// the metrics being added (issue 8).
+#[allow(dead_code)]
 pub trait Backend {
     /// sentinel and every service, in config order; with `stats`, each
     /// service's `stats` is filled from the stats source (as read: counters
@@ -56,8 +59,12 @@ pub trait Backend {
     fn info(&self) -> Vec<ServiceInfo>;
     /// Set a service's instance count and/or range (`"2-6"`), as
     /// `sentinel scale` does: the message, or why not.
-    fn scale(&mut self, service: &str, count: Option<u32>, range: Option<&str>)
-        -> Result<String, String>;
+    fn scale(
+        &mut self,
+        service: &str,
+        count: Option<u32>,
+        range: Option<&str>,
+    ) -> Result<String, String>;
     /// Scaling decisions so far: (service, "up"/"down", count).
     fn scale_events(&self) -> Vec<(String, &'static str, u64)>;
     /// Hook runs, failures and dropped runs so far.
