@@ -544,6 +544,14 @@ autoscale = {{ interval = "200ms", window = "1s", cooldown = "200ms", policy = {
         s.stderr().contains("autoscale policy").then_some(())
     });
     assert_eq!(s.service("web@0")["instances"], 4);
+    let verdict = wait_for("the verdict in status", SECS(10), || {
+        let v = s.service("web@0")["autoscale"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        v.contains("lots").then_some(v)
+    });
+    assert!(verdict.contains("no change"), "{verdict}");
     // Down to 1 on its word.
     std::fs::write(&want, "1\n").unwrap();
     wait_for("web to shrink to 1", SECS(10), || {

@@ -1387,6 +1387,7 @@ impl Runtime {
             instances: spec.range.map(|_| spec.want),
             instance_range: spec.range.map(|r| r.to_string()),
             last_scale: self.last_scale.get(&spec.name).cloned(),
+            autoscale: self.autoscale_status.get(&self.sup.unit_spec[i]).cloned(),
             id: i,
             hidden: !self.sup.visible(i),
         }
