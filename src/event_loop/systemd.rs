@@ -67,11 +67,14 @@ impl Runtime {
             return;
         }
         let shutting_down = self.sup.shutting_down();
-        let states = || self.sup.services.iter().map(|s| s.state.name());
+        // Units scaled away or removed by a reload do not count.
+        let shown = || (0..self.io.len()).filter(|&u| self.sup.visible(u));
+        let states = || shown().map(|u| self.sup.services[u].state.name());
         let ready = !shutting_down
-            && states()
-                .zip(&self.io)
-                .all(|(s, io)| !(io.life.required && sdnotify::blocks_readiness(s)));
+            && shown().all(|u| {
+                !(self.io[u].life.required
+                    && sdnotify::blocks_readiness(self.sup.services[u].state.name()))
+            });
         let status = sdnotify::summary(states(), shutting_down);
         let now = Instant::now();
         if let Some(link) = self.notifier.as_mut() {
