@@ -17,6 +17,7 @@ mod metrics;
 mod pid1;
 mod prepare;
 mod seccomp;
+mod secrets;
 mod supervisor;
 mod users;
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod isolation;
 mod lifecycle;
+mod secrets;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -184,6 +185,12 @@ impl Ctx<'_> {
 
 /// Build the config; `ctx.problems` holds whatever is wrong with it.
 pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
+    let allow_insecure = raw
+        .supervisor
+        .as_ref()
+        .and_then(|s| s.allow_insecure_permissions)
+        .unwrap_or(false);
+    let secrets = secrets::config(raw.secrets, allow_insecure, ctx);
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), ctx);
     let http = raw.http.map(|h| http(h, ctx));
     let mut services = Vec::new();
@@ -209,12 +216,14 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     }
     isolation::cgroup_names(&slices, &services, ctx);
     lifecycle::dependencies(&services, ctx);
+    secrets::names(&services, &secrets, ctx);
     Config {
         supervisor,
         http,
         slices,
         services,
         hooks: Vec::new(),
+        secrets,
     }
 }
 
@@ -392,6 +401,7 @@ fn service(
     let env = environment(name, &raw, ctx);
     let isolation = isolation::service(name, &raw, slices, ctx);
     let lifecycle = lifecycle::service(name, &raw, ctx);
+    let secrets = secrets::service(name, &raw, &env, ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -438,6 +448,7 @@ fn service(
         forward_signals,
         lifecycle,
         scaling: Scaling::default(),
+        secrets,
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::isolation::{Isolation, SliceConfig};
 use super::lifecycle::Lifecycle;
 use super::scaling::{Hook, Scaling};
+use super::secrets::{SecretsConfig, ServiceSecrets};
 use std::time::Duration;
 
 /// A whole config file, validated.
@@ -19,6 +20,8 @@ pub struct Config {
     pub services: Vec<(String, ServiceConfig)>,
     /// `[[hooks]]`, in file order.
     pub hooks: Vec<Hook>,
+    /// `[secrets]`: sources only, never values.
+    pub secrets: SecretsConfig,
 }
 
 /// `[supervisor]`
@@ -109,6 +112,8 @@ pub struct ServiceConfig {
     pub lifecycle: Lifecycle,
     /// Instances, shared sockets, autoscaling, start limit, critical, watch.
     pub scaling: Scaling,
+    /// The secrets it gets as files and as variables.
+    pub secrets: ServiceSecrets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

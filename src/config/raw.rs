@@ -14,6 +14,8 @@ pub struct RawFile {
     pub http: Option<RawHttp>,
     pub slices: Option<Ordered<RawSlice>>,
     pub services: Option<Ordered<RawService>>,
+    /// `[secrets]`: where each secret's value comes from.
+    pub secrets: Option<Ordered<RawSecretSource>>,
 }
 
 /// `[http]`: the HTTP endpoint (metrics, API, dashboard).
@@ -44,6 +46,7 @@ pub struct RawSupervisor {
     pub forward_signals: Option<Vec<Sig>>,
     pub log: Option<RawLog>,
     pub cgroup_root: Option<String>,
+    pub allow_insecure_permissions: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -91,6 +94,9 @@ pub struct RawService {
     pub depends_on: Option<DependsOn>,
     pub propagate: Option<bool>,
     pub required: Option<bool>,
+    // Secrets (issue 9): files in $CREDENTIALS_DIRECTORY, variables.
+    pub secrets: Option<Vec<String>>,
+    pub secret_env: Option<Ordered<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -337,5 +343,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 
 mod isolation;
 mod lifecycle;
+mod secrets;
 pub use isolation::*;
 pub use lifecycle::*;
+pub use secrets::*;

@@ -87,6 +87,7 @@ fn defaults() {
             isolation: Default::default(),
             lifecycle: Default::default(),
             scaling: Default::default(),
+            secrets: Default::default(),
             command: vec!["/bin/true".to_string()],
             workdir: None,
             env: vec![],
@@ -576,7 +577,7 @@ fn unknown_keys_and_tables_not_supported_yet() {
     let p = toml_err("[web]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
     assert_eq!(
         p[0].message,
-        "unknown key; expected one of: supervisor, http, slices, services"
+        "unknown key; expected one of: supervisor, http, slices, services, secrets"
     );
 }
 
@@ -778,6 +779,7 @@ fn the_examples_load_and_agree() {
 
 mod isolation;
 mod lifecycle;
+mod secrets;
 // ----- [http] (issue 5) ------------------------------------------------------
 
 #[test]

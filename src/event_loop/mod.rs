@@ -146,6 +146,8 @@ pub struct Runtime {
     started: Instant,
     /// The HTTP endpoint, when `[http]` is configured.
     http: Option<crate::http::Server>,
+    /// Secrets: read and delivered at each start (issue 9).
+    secrets: crate::secrets::Store,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -219,12 +221,15 @@ impl Runtime {
             )
             .map_err(|e| format!("register signalfd: {e}"))?;
 
+        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
+        // First: it takes secrets out of sentinel's environment.
+        let (secrets, notes) = crate::secrets::Store::new(config, &runtime_dir);
+        notes.iter().for_each(|n| log(n));
         let mut base_env: Vec<(String, String)> = std::env::vars().collect();
         if !base_env.iter().any(|(k, _)| k == "PATH") {
             // The kernel starts init with no PATH; services still need one.
             base_env.push(("PATH".into(), sys::spawn::DEFAULT_PATH.into()));
         }
-        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
         let (cgroups, notes) = crate::prepare::cgroups(&config.supervisor.cgroup_root);
         for n in notes {
             log(&n);
@@ -379,6 +384,7 @@ impl Runtime {
             read_buf: vec![0; READ_BUDGET],
             started: Instant::now(),
             http,
+            secrets,
         })
     }
 
@@ -463,6 +469,7 @@ impl Runtime {
                 }
             }
         }
+        self.secrets.cleanup();
         let _ = std::fs::remove_file(&self.socket_path);
         log("all services stopped; exiting");
         0
@@ -516,6 +523,10 @@ impl Runtime {
     }
 
     fn spawn(&mut self, i: usize) -> Event {
+        match self.secrets.arm(i, &mut self.io[i].plan) {
+            Ok(warnings) => warnings.iter().for_each(|w| log(w)),
+            Err(error) => return Event::SpawnFailed { error },
+        }
         let ready_write = self.ready_pipe_for(i);
         let io = &self.io[i];
         let mut stdio = vec![
@@ -532,6 +543,8 @@ impl Runtime {
             procs: l.procs_fd(),
         });
         let result = sys::spawn::spawn(&io.plan, &stdio, cgroup);
+        self.secrets
+            .after_spawn(i, &mut self.io[i].plan, result.is_ok());
         // Only the child holds the pipe's write end now (EOF = it is gone).
         drop(ready_write);
         match result {
@@ -683,6 +696,7 @@ impl Runtime {
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
                     self.io[i].pidfd = None;
+                    self.secrets.ended(i);
                     self.on_ended(i, Instant::now());
                     // Its last output belongs to this run: read it, and end
                     // a partial last line, so the next run starts a new line.

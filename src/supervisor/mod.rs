@@ -371,6 +371,7 @@ mod tests {
             isolation: Default::default(),
             lifecycle: Default::default(),
             scaling: Default::default(),
+            secrets: Default::default(),
             command: vec!["true".into()],
             workdir: None,
             env: Vec::new(),
@@ -389,6 +390,7 @@ mod tests {
     fn config_of(services: Vec<(String, ServiceConfig)>) -> Config {
         Config {
             hooks: Vec::new(),
+            secrets: Default::default(),
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),
