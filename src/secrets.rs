@@ -202,6 +202,7 @@ impl Store {
                         &format!("{mount_at}/{name}"),
                         files,
                         owner,
+                        setup.namespaces & libc::CLONE_NEWUSER != 0,
                     )
                     .map_err(|e| e.to_string())?,
                 );

@@ -256,11 +256,32 @@ command = {}
 user = "nobody"
 secrets = ["db"]
 isolation = {{ namespaces = ["mount"] }}
+
+[services.jailed]
+command = {}
+user = "nobody"
+secrets = ["db"]
+isolation = {{ namespaces = ["user", "mount", "pid"] }}
 "#,
+            reporter(""),
             reporter("")
         ),
         &[],
     );
+    // In a user namespace: root inside, the service's user outside.
+    let j = report(&s, "jailed");
+    let inside = "/run/credentials/jailed";
+    assert_eq!(get_key(&j, "uid"), "0");
+    assert_eq!(get_key(&j, &format!("stat.{inside}/db")), "0400:0:0");
+    assert_eq!(
+        get_key(&j, &format!("digest.{inside}/db")),
+        digest(format!("{VALUE}\n").as_bytes())
+    );
+    let pid = pid_of(&s, "jailed");
+    let through = PathBuf::from(format!("/proc/{pid}/root{inside}"));
+    assert_eq!(mode_owner(&through), (0o500, 65534, 65534));
+    assert_eq!(mode_owner(&through.join("db")), (0o400, 65534, 65534));
+
     let r = report(&s, "vault");
     let inside = "/run/credentials/vault";
     assert_eq!(get_key(&r, "env.CREDENTIALS_DIRECTORY"), inside);

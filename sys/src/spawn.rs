@@ -264,17 +264,24 @@ pub struct Credentials {
     dir: CString,
     files: Vec<(CString, Secret)>,
     owner: Option<(u32, u32)>,
+    /// Create everything as `owner` (its filesystem uid and gid): in a
+    /// user namespace, where sentinel's own root is not mapped, files it
+    /// made would belong to nobody.
+    as_owner: bool,
     /// tmpfs options: mode and a size that fits the files.
     data: CString,
 }
 
 impl Credentials {
     /// `files`: (name inside `dir`, content). Names are plain file names.
+    /// `owner`: the service's ids as the child sees them; `user_namespace`:
+    /// the child has its own (the files are then made as `owner`).
     pub fn new(
         mount_at: &str,
         dir: &str,
         files: Vec<(String, Secret)>,
         owner: Option<(u32, u32)>,
+        user_namespace: bool,
     ) -> Result<Credentials, NulError> {
         // Each file takes at least a page; leave room for the folders.
         let need: usize = files.iter().map(|(_, s)| s.len() + 4096).sum::<usize>() + 64 * 1024;
@@ -287,6 +294,7 @@ impl Credentials {
             dir: cstring(dir)?,
             files,
             owner,
+            as_owner: user_namespace && owner.is_some(),
             data: cstring(&format!("mode=0755,size={need}"))?,
         })
     }
@@ -1305,6 +1313,18 @@ fn child_main(
 /// folder and the files in it, owned by the service, then read-only.
 fn write_credentials(cr: &Credentials, report: RawFd) {
     let step = Step::Credentials;
+    if let (true, Some((uid, gid))) = (cr.as_owner, cr.owner) {
+        // SAFETY: plain syscalls without pointers; each returns the old id.
+        // (u32::MAX is no id: setfsuid(-1) only reads the current one.)
+        let now = unsafe {
+            libc::setfsgid(gid);
+            libc::setfsuid(uid);
+            libc::setfsuid(u32::MAX)
+        };
+        if now as u32 != uid {
+            child_fail_at(report, step, libc::EPERM, 1);
+        }
+    }
     // SAFETY: a NUL-terminated path prepared before fork. It usually exists
     // already (the parent made it); any other failure shows in the mount.
     unsafe { libc::mkdir(cr.mount_at.as_ptr(), 0o755) };
@@ -1753,6 +1773,7 @@ mod tests {
             &d,
             vec![("db".into(), Secret::from_slice(b"pw\n"))],
             Some((65534, 65534)),
+            false,
         )
         .unwrap();
         assert!(!format!("{creds:?}").contains("pw"));
