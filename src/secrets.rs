@@ -71,8 +71,24 @@ impl Store {
     /// secrets folders an earlier run left behind. Returns notes to log.
     pub fn new(config: &Config, runtime_dir: &Path) -> (Store, Vec<String>) {
         let mut notes = Vec::new();
+        // A non-dumpable process's /proc files belong to root, so a
+        // non-root sentinel could no longer write its children's uid and
+        // gid maps.
+        let maps_as_user = !nix::unistd::geteuid().is_root()
+            && config
+                .services
+                .iter()
+                .any(|(_, s)| s.isolation.namespaces.user);
         if !config.secrets.sources.is_empty() {
-            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+            if maps_as_user {
+                notes.push(
+                    "warning: sentinel stays dumpable (core dumps and its memory open to its \
+                     own user): it runs as a non-root user and writes the uid and gid maps of \
+                     services with a user namespace, which a non-dumpable process cannot; run \
+                     sentinel as root to close them"
+                        .to_string(),
+                );
+            } else if let Err(e) = nix::sys::prctl::set_dumpable(false) {
                 notes.push(format!("warning: PR_SET_DUMPABLE 0: {e}"));
             }
         }

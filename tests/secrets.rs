@@ -580,13 +580,13 @@ fn loose_permissions_are_refused_with_the_fix() {
 fn sentinel_is_not_dumpable_with_secrets() {
     // As an unprivileged user, so that the owner of /proc/PID/environ tells:
     // the user's own when dumpable, root's when not.
-    let owner_of_environ = |with_secrets: bool| -> u32 {
+    let run_as_nobody = |tag: &str, with_secrets: bool, isolation: &str| -> (u32, String) {
         let (dir, config) = folder(
-            if with_secrets { "dump" } else { "nodump" },
+            tag,
             "",
             "",
             &format!(
-                "[services.web]\ncommand = [\"sleep\", \"1000\"]\n{}",
+                "[services.web]\ncommand = [\"sleep\", \"1000\"]\n{isolation}\n{}",
                 if with_secrets {
                     "secrets = [\"db\"]\n"
                 } else {
@@ -616,10 +616,20 @@ fn sentinel_is_not_dumpable_with_secrets() {
             ],
         );
         s.wait_state("web", "running", SECS(10));
-        std::fs::metadata(format!("/proc/{}/environ", s.pid()))
+        let owner = std::fs::metadata(format!("/proc/{}/environ", s.pid()))
             .unwrap()
-            .uid()
+            .uid();
+        (owner, s.stderr())
     };
-    assert_eq!(owner_of_environ(false), 65534);
-    assert_eq!(owner_of_environ(true), 0);
+    assert_eq!(run_as_nobody("nodump", false, "").0, 65534);
+    assert_eq!(run_as_nobody("dump", true, "").0, 0);
+    // Not root, and a service with a user namespace, whose maps sentinel
+    // writes: it stays dumpable, and says so.
+    let (owner, err) = run_as_nobody(
+        "dumpuserns",
+        true,
+        "isolation = { namespaces = [\"user\", \"mount\"] }",
+    );
+    assert_eq!(owner, 65534);
+    assert!(err.contains("warning: sentinel stays dumpable"), "{err}");
 }
