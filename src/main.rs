@@ -26,6 +26,7 @@ mod prepare;
 mod remote;
 mod sdnotify;
 mod seccomp;
+mod secrets;
 mod supervisor;
 mod users;
 mod watch;

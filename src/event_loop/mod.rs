@@ -196,6 +196,8 @@ pub struct Runtime {
     seen: Vec<(&'static str, Option<i32>)>,
     /// systemd's NOTIFY_SOCKET, when sentinel runs as a `Type=notify` unit.
     notifier: Option<systemd::Link>,
+    /// Secrets: read and delivered at each start (issue 9).
+    secrets: crate::secrets::Store,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -271,12 +273,15 @@ impl Runtime {
             )
             .map_err(|e| format!("register signalfd: {e}"))?;
 
+        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
+        // First: it takes secrets out of sentinel's environment.
+        let (secrets, notes) = crate::secrets::Store::new(config, &runtime_dir);
+        notes.iter().for_each(|n| log(n));
         let mut base_env: Vec<(String, String)> = std::env::vars().collect();
         if !base_env.iter().any(|(k, _)| k == "PATH") {
             // The kernel starts init with no PATH; services still need one.
             base_env.push(("PATH".into(), sys::spawn::DEFAULT_PATH.into()));
         }
-        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
         let (cgroups, notes) = crate::prepare::cgroups(&config.supervisor.cgroup_root);
         for n in notes {
             log(&n);
@@ -338,6 +343,7 @@ impl Runtime {
             scale_events: Default::default(),
             seen: Vec::new(),
             notifier,
+            secrets,
         };
         rt.hooks = crate::hooks::Hooks::new(config.hooks.clone(), rt.base_env.clone());
         for name in &rt.opts.exit_with.clone() {
@@ -474,6 +480,8 @@ impl Runtime {
     /// Pipes, log file and plan for unit `u` (a new slot).
     fn make_io(&mut self, u: usize) -> Result<ServiceIo, String> {
         let name = self.sup.name(u).to_string();
+        self.secrets
+            .set_unit(u, &name, &self.sup.specs[self.sup.unit_spec[u]].config);
         let prepared = self.prepare_unit(u)?;
         for w in &prepared.warnings {
             log(&format!("warning: {w}"));
@@ -559,6 +567,7 @@ impl Runtime {
         }
         let name = self.sup.name(u).to_string();
         let svc = self.sup.specs[self.sup.unit_spec[u]].config.clone();
+        self.secrets.set_unit(u, &name, &svc);
         let file = self.open_log_file(&name, svc.log)?;
         let io = &mut self.io[u];
         io.plan = prepared.plan;
@@ -661,6 +670,7 @@ impl Runtime {
                 }
             }
         }
+        self.secrets.cleanup();
         let _ = std::fs::remove_file(&self.socket_path);
         match self.sup.exit_code {
             Some(code) => {
@@ -741,6 +751,10 @@ impl Runtime {
             let n = spec.want.to_string();
             let _ = self.io[i].plan.set_env("SENTINEL_INSTANCES", &n);
         }
+        match self.secrets.arm(i, &mut self.io[i].plan) {
+            Ok(warnings) => warnings.iter().for_each(|w| log(w)),
+            Err(error) => return Event::SpawnFailed { error },
+        }
         let ready_write = self.ready_pipe_for(i);
         let io = &self.io[i];
         let mut stdio = vec![
@@ -762,6 +776,8 @@ impl Runtime {
             procs: l.procs_fd(),
         });
         let result = sys::spawn::spawn(&io.plan, &stdio, cgroup);
+        self.secrets
+            .after_spawn(i, &mut self.io[i].plan, result.is_ok());
         // Only the child holds the pipe's write end now (EOF = it is gone).
         drop(ready_write);
         match result {
@@ -925,6 +941,7 @@ impl Runtime {
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
                     self.io[i].pidfd = None;
+                    self.secrets.ended(i);
                     self.on_ended(i, Instant::now());
                     // Its last output belongs to this run: read it, and end
                     // a partial last line, so the next run starts a new line.
