@@ -16,8 +16,9 @@ use std::time::Duration;
 
 mod isolation;
 mod lifecycle;
-mod scaling;
 mod oci;
+mod scaling;
+mod secrets;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -188,6 +189,12 @@ impl Ctx<'_> {
 
 /// Build the config; `ctx.problems` holds whatever is wrong with it.
 pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
+    let allow_insecure = raw
+        .supervisor
+        .as_ref()
+        .and_then(|s| s.allow_insecure_permissions)
+        .unwrap_or(false);
+    let secrets = secrets::config(raw.secrets, allow_insecure, ctx);
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), ctx);
     let http = raw.http.map(|h| http(h, ctx));
     let mut services = Vec::new();
@@ -215,6 +222,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     lifecycle::dependencies(&services, ctx);
     scaling::listen_conflicts(&services, http.as_ref(), ctx);
     let hooks = scaling::hooks(raw.hooks, &services, ctx);
+    secrets::names(&services, &secrets, ctx);
     Config {
         supervisor,
         http,
@@ -222,6 +230,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
         services,
         hooks,
         warnings: Vec::new(),
+        secrets,
     }
 }
 
@@ -408,6 +417,7 @@ fn service(
     let isolation = isolation::service(name, &raw, slices, ctx);
     let lifecycle = lifecycle::service(name, &raw, ctx);
     let scaling = scaling::service(name, &raw, &lifecycle, &isolation, workdir.as_deref(), ctx);
+    let secrets = secrets::service(name, &raw, &env, ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -454,6 +464,7 @@ fn service(
         forward_signals,
         lifecycle,
         scaling,
+        secrets,
     };
     if let Some(b) = bundle {
         oci::apply(b, &mut svc, ctx);

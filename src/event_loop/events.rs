@@ -180,8 +180,8 @@ impl Runtime {
                     self.policy_running.remove(&s);
                     let answer = match &f.outcome {
                         Outcome::Ok { stdout } => crate::autoscale::parse_policy_output(stdout),
-                        Outcome::Failed { why } => Err(format!("policy failed: {why}")),
-                        Outcome::TimedOut => Err("policy timed out; killed".into()),
+                        Outcome::Failed { why } => Err(format!("failed: {why}")),
+                        Outcome::TimedOut => Err("timed out; killed".into()),
                     };
                     let current = self.sup.specs[s].want;
                     match answer {
@@ -193,7 +193,7 @@ impl Runtime {
                         }
                         Err(e) => {
                             let name = self.sup.specs[s].name.clone();
-                            let msg = format!("{name}: autoscale {e}; no change");
+                            let msg = format!("{name}: autoscale policy: {e}; no change");
                             log(&msg);
                             self.autoscale_status.insert(s, msg);
                         }
