@@ -194,7 +194,10 @@ impl Runtime {
                         Err(e) => {
                             let name = self.sup.specs[s].name.clone();
                             let msg = format!("{name}: autoscale policy: {e}; no change");
-                            log(&msg);
+                            // The same failure again is not logged again.
+                            if self.autoscale_status.get(&s) != Some(&msg) {
+                                log(&msg);
+                            }
                             self.autoscale_status.insert(s, msg);
                         }
                     }
