@@ -50,6 +50,7 @@ enum Cmd {
     Top(TopArgs),
     Shutdown(ShutdownArgs),
     Bridge(BridgeArgs),
+    Generate(crate::generate::GenerateArgs),
 }
 
 /// Run the supervisor in the foreground on a config file.
@@ -411,6 +412,7 @@ fn remote(args: &Args, cmd: &Cmd) -> Option<i32> {
         Cmd::Exec(_) => Some("exec"),
         Cmd::Check(_) => Some("check"),
         Cmd::Bridge(_) => Some("bridge"),
+        Cmd::Generate(_) => Some("generate"),
         _ => None,
     };
     if let Some(name) = local {
@@ -547,6 +549,7 @@ pub fn main() -> i32 {
                 1
             }
         },
+        Cmd::Generate(a) => crate::generate::run(&a),
     }
 }
 
@@ -679,29 +682,60 @@ fn human_duration(ms: u64) -> String {
 }
 
 fn status_table(services: &[ServiceStatus]) -> String {
-    let rows: Vec<[String; 6]> = services
-        .iter()
-        .map(|s| {
-            let last = match (&s.last_error, &s.last_exit) {
-                _ if s.waiting_for.is_some() => s.waiting_for.clone().unwrap_or_default(),
-                (Some(e), _) if s.state != "running" => e.clone(),
-                (_, Some(x)) => x.clone(),
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for (k, s) in services.iter().enumerate() {
+        rows.push(status_row(s));
+        // After a service's last instance: its total.
+        let Some(svc) = &s.service else { continue };
+        if services.get(k + 1).and_then(|n| n.service.as_ref()) == Some(svc) {
+            continue;
+        }
+        let all: Vec<&ServiceStatus> = services
+            .iter()
+            .filter(|x| x.service.as_ref() == Some(svc))
+            .collect();
+        let running = all.iter().filter(|x| x.state == "running").count();
+        rows.push([
+            format!("{svc} (total)"),
+            format!(
+                "{running}/{} running",
+                s.instances.unwrap_or(all.len() as u32)
+            ),
+            "-".into(),
+            "-".into(),
+            all.iter().map(|x| x.restarts).sum::<u64>().to_string(),
+            match (&s.instance_range, &s.last_scale) {
+                (_, Some(l)) => l.clone(),
+                (Some(r), None) => format!("range {r}"),
                 _ => "-".into(),
-            };
-            [
-                s.name.clone(),
-                match s.healthy {
-                    Some(true) => format!("{} (healthy)", s.state),
-                    Some(false) => format!("{} (unhealthy)", s.state),
-                    None => s.state.clone(),
-                },
-                s.pid.map_or("-".into(), |p| p.to_string()),
-                s.uptime_ms.map_or("-".into(), human_duration),
-                s.restarts.to_string(),
-                last,
-            ]
-        })
-        .collect();
+            },
+        ]);
+    }
+    table(rows)
+}
+
+fn status_row(s: &ServiceStatus) -> [String; 6] {
+    let last = match (&s.last_error, &s.last_exit) {
+        _ if s.waiting_for.is_some() => s.waiting_for.clone().unwrap_or_default(),
+        (Some(e), _) if s.state != "running" => e.clone(),
+        (_, Some(x)) => x.clone(),
+        _ => "-".into(),
+    };
+    [
+        s.name.clone(),
+        match s.healthy {
+            Some(true) => format!("{} (healthy)", s.state),
+            Some(false) => format!("{} (unhealthy)", s.state),
+            None => s.state.clone(),
+        },
+        s.pid.map_or("-".into(), |p| p.to_string()),
+        s.uptime_ms.map_or("-".into(), human_duration),
+        s.restarts.to_string(),
+        last,
+    ]
+}
+
+fn table(rows: Vec<[String; 6]>) -> String {
     let header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"];
     let mut widths = header.map(str::len);
     for r in &rows {
@@ -785,6 +819,8 @@ fn print_line(l: &crate::logs::LogLine, json: bool) {
         if let Ok(s) = serde_json::to_string(l) {
             println!("{s}");
         }
+    } else if let Some(u) = &l.unit {
+        println!("{u} | {}", l.text);
     } else {
         println!("{}", l.text);
     }
@@ -1089,6 +1125,26 @@ mod tests {
         assert_eq!(human_bytes(20 * 1024 * 1024), "20M");
         assert_eq!(sparkline(&[0.0, 1.0, 2.0, 7.0]), "▁▂▃█");
         assert_eq!(sparkline(&[3.0, 3.0]), "▁▁");
+    }
+
+    #[test]
+    fn status_table_totals_instances() {
+        let inst = |k: u32, state: &str| ServiceStatus {
+            name: format!("web@{k}"),
+            state: state.into(),
+            service: Some("web".into()),
+            instance: Some(k),
+            instances: Some(2),
+            instance_range: Some("1-4".into()),
+            restarts: 1,
+            ..Default::default()
+        };
+        let t = status_table(&[inst(0, "running"), inst(1, "starting")]);
+        let last = t.lines().last().unwrap();
+        assert!(last.starts_with("web (total)"), "{t}");
+        assert!(last.contains("1/2 running"), "{t}");
+        assert!(last.contains("range 1-4"), "{t}");
+        assert!(last.contains(" 2 "), "restarts summed: {t}");
     }
 
     #[test]

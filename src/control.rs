@@ -143,6 +143,9 @@ pub struct ServiceStatus {
     /// The last scaling decision and its reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale: Option<String>,
+    /// The autoscaler's latest verdict (`cpu 0.55 < 0.80`, `cooldown: 42s left`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<String>,
     /// The unit's index in the supervisor (stable; not shown).
     #[serde(skip)]
     pub id: usize,

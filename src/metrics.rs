@@ -168,14 +168,84 @@ pub const STATES: [&str; 9] = [
     "failed",
 ];
 
+/// A service with instances, summed over its units (`web` over `web@0`,
+/// `web@1` ...). Each unit is a service of its own everywhere else; this is
+/// the total the API, the dashboard and the metrics show beside them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ServiceTotal {
+    pub service: String,
+    /// Instances wanted now.
+    pub instances: u32,
+    /// Instances whose process is running.
+    pub running: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_range: Option<String>,
+    /// The last scaling decision and its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_scale: Option<String>,
+    /// The shown instances' names, in instance order.
+    pub units: Vec<String>,
+    /// Their positions in the list `totals` was given.
+    #[serde(skip)]
+    pub index: Vec<usize>,
+}
+
+/// Every service with instances among `units` (all of them, hidden ones
+/// too), in the order of their first unit. Hidden units are not counted;
+/// a service whose units are all hidden is left out (it was removed by a
+/// reload) unless it wants 0 instances (scaled to zero: still there).
+pub fn totals(units: &[ServiceStatus]) -> Vec<ServiceTotal> {
+    let mut out: Vec<ServiceTotal> = Vec::new();
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut order: Vec<Vec<(u32, usize)>> = Vec::new();
+    for (i, u) in units.iter().enumerate() {
+        let Some(service) = u.service.as_deref() else {
+            continue;
+        };
+        // Every unit carries its service's numbers: take the first's.
+        let k = *at.entry(service).or_insert_with(|| {
+            out.push(ServiceTotal {
+                service: service.to_string(),
+                instances: u.instances.unwrap_or(0),
+                instance_range: u.instance_range.clone(),
+                last_scale: u.last_scale.clone(),
+                ..Default::default()
+            });
+            order.push(Vec::new());
+            out.len() - 1
+        });
+        let t = &mut out[k];
+        if u.hidden {
+            continue;
+        }
+        order[k].push((u.instance.unwrap_or(0), i));
+        if u.state == "running" {
+            t.running += 1;
+        }
+    }
+    for (t, mut o) in out.iter_mut().zip(order) {
+        o.sort_unstable();
+        t.units = o.iter().map(|&(_, i)| units[i].name.clone()).collect();
+        t.index = o.into_iter().map(|(_, i)| i).collect();
+    }
+    out.retain(|t| !t.units.is_empty() || t.instances == 0);
+    out
+}
+
 /// Everything one exposition shows. `services[i].stats` holds counters
 /// already made monotonic.
 pub struct Input<'a> {
     pub version: &'a str,
     pub supervisor: &'a SupervisorStatus,
+    /// The units shown (hidden ones left out).
     pub services: &'a [ServiceStatus],
     /// Responses by HTTP status code, since start.
     pub http_requests: &'a BTreeMap<u16, u64>,
+    /// Services with instances, summed ([`totals`]).
+    pub totals: &'a [ServiceTotal],
+    /// Scaling decisions so far: (service, "up"/"down", count).
+    pub scale_events: &'a [(String, &'static str, u64)],
+    pub hooks: crate::hooks::HookCounters,
 }
 
 /// `\`, `"` and newline escaped, as label values need.
@@ -474,6 +544,77 @@ pub fn render(input: &Input<'_>) -> String {
                 .map(|ms| ms as f64 / 1000.0)
         },
     );
+    if !input.totals.is_empty() {
+        w.family(
+            "sentinel_service_instances",
+            "gauge",
+            "Instances wanted, for services with instances (each instance is also a service of its own).",
+        );
+        for t in input.totals {
+            w.sample(
+                "sentinel_service_instances",
+                &[("service", &t.service)],
+                f64::from(t.instances),
+            );
+        }
+        w.family(
+            "sentinel_service_instances_running",
+            "gauge",
+            "Instances whose process is running, for services with instances.",
+        );
+        for t in input.totals {
+            w.sample(
+                "sentinel_service_instances_running",
+                &[("service", &t.service)],
+                f64::from(t.running),
+            );
+        }
+    }
+    // Both directions of every service with instances start at 0, so a
+    // first decision is an increase and not a new series.
+    let mut scaled: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for t in input.totals {
+        for d in ["up", "down"] {
+            scaled.insert((t.service.as_str(), d), 0);
+        }
+    }
+    for (svc, d, n) in input.scale_events {
+        *scaled.entry((svc.as_str(), d)).or_insert(0) += n;
+    }
+    if !scaled.is_empty() {
+        w.family(
+            "sentinel_scale_events_total",
+            "counter",
+            "Scaling decisions (by command, the API or autoscaling), by direction.",
+        );
+        for ((svc, d), n) in scaled {
+            w.sample(
+                "sentinel_scale_events_total",
+                &[("service", svc), ("direction", d)],
+                n as f64,
+            );
+        }
+    }
+    for (name, help, n) in [
+        (
+            "sentinel_hook_runs_total",
+            "Event hook runs started (a spawn error counts as a run).",
+            input.hooks.runs,
+        ),
+        (
+            "sentinel_hook_failures_total",
+            "Event hook runs that failed: non-zero exit, signal, timeout, spawn error.",
+            input.hooks.failures,
+        ),
+        (
+            "sentinel_hook_dropped_total",
+            "Event hook runs dropped because the queue was full.",
+            input.hooks.dropped,
+        ),
+    ] {
+        w.family(name, "counter", help);
+        w.sample(name, &[], n as f64);
+    }
     w.out
 }
 
@@ -613,6 +754,9 @@ mod tests {
             supervisor: &sup(),
             services: &[a, b],
             http_requests: &codes,
+            totals: &[],
+            scale_events: &[],
+            hooks: Default::default(),
         });
         for family in [
             "sentinel_build_info",
@@ -658,6 +802,107 @@ mod tests {
         }
     }
 
+    fn unit(service: &str, k: u32, state: &str, hidden: bool) -> ServiceStatus {
+        let mut u = svc(&format!("{service}@{k}"), state);
+        u.service = Some(service.into());
+        u.instance = Some(k);
+        u.instances = Some(3);
+        u.instance_range = Some("1-4".into());
+        u.last_scale = Some(format!(
+            "{service}: 1 -> 3 instances (by command; range 1-4)"
+        ));
+        u.hidden = hidden;
+        u
+    }
+
+    #[test]
+    fn totals_sum_the_shown_instances_in_instance_order() {
+        // Ids in the order units were made: web@2 after db, a hidden web@3.
+        let units = [
+            unit("web", 0, "running", false),
+            svc("db", "running"),
+            unit("web", 3, "stopped", true),
+            unit("web", 2, "starting", false),
+            unit("web", 1, "running", false),
+            // Removed by a reload: every unit hidden, still wanting 2.
+            unit("old", 0, "stopped", true),
+        ];
+        let t = totals(&units);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].service, "web");
+        assert_eq!((t[0].instances, t[0].running), (3, 2));
+        assert_eq!(t[0].units, ["web@0", "web@1", "web@2"]);
+        assert_eq!(t[0].index, [0, 4, 3]);
+        assert_eq!(t[0].instance_range.as_deref(), Some("1-4"));
+        // Scaled to zero: still a service, with no instance shown.
+        let mut zero = unit("q", 0, "stopped", true);
+        zero.instances = Some(0);
+        let t = totals(&[zero]);
+        assert_eq!((t.len(), t[0].instances, t[0].units.len()), (1, 0, 0));
+    }
+
+    #[test]
+    fn instances_scale_events_and_hooks_are_series() {
+        let units = [
+            unit("web", 0, "running", false),
+            unit("web", 1, "backoff", false),
+            unit("web", 2, "stopped", true),
+            svc("db", "running"),
+        ];
+        let shown: Vec<ServiceStatus> = units.iter().filter(|u| !u.hidden).cloned().collect();
+        let text = render(&Input {
+            version: "0.1.0",
+            supervisor: &sup(),
+            services: &shown,
+            http_requests: &BTreeMap::new(),
+            totals: &totals(&units),
+            scale_events: &[("web".into(), "up", 2), ("gone".into(), "down", 1)],
+            hooks: crate::hooks::HookCounters {
+                runs: 5,
+                failures: 2,
+                dropped: 1,
+            },
+        });
+        assert!(
+            text.contains("sentinel_service_instances{service=\"web\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("sentinel_service_instances_running{service=\"web\"} 1\n"));
+        assert!(!text.contains("sentinel_service_instances{service=\"db\"}"));
+        assert!(text.contains("sentinel_service_up{service=\"web@1\"} 0\n"));
+        assert!(
+            !text.contains("web@2"),
+            "hidden units are not shown:\n{text}"
+        );
+        assert!(text.contains("sentinel_scale_events_total{service=\"web\",direction=\"up\"} 2\n"));
+        assert!(
+            text.contains("sentinel_scale_events_total{service=\"web\",direction=\"down\"} 0\n")
+        );
+        assert!(
+            text.contains("sentinel_scale_events_total{service=\"gone\",direction=\"down\"} 1\n")
+        );
+        assert!(text.contains("sentinel_hook_runs_total 5\n"));
+        assert!(text.contains("sentinel_hook_failures_total 2\n"));
+        assert!(text.contains("sentinel_hook_dropped_total 1\n"));
+        for family in ["sentinel_service_instances", "sentinel_scale_events_total"] {
+            assert_eq!(text.matches(&format!("# TYPE {family} ")).count(), 1);
+            assert_eq!(text.matches(&format!("# HELP {family} ")).count(), 1);
+        }
+        // Without instances, no empty family.
+        let text = render(&Input {
+            version: "0.1.0",
+            supervisor: &sup(),
+            services: &[svc("db", "running")],
+            http_requests: &BTreeMap::new(),
+            totals: &[],
+            scale_events: &[],
+            hooks: Default::default(),
+        });
+        assert!(!text.contains("sentinel_service_instances"), "{text}");
+        assert!(!text.contains("sentinel_scale_events_total"), "{text}");
+        assert!(text.contains("sentinel_hook_runs_total 0\n"));
+    }
+
     #[test]
     fn monotonic_counters_survive_process_replacement() {
         let mut m = Monotonic::default();
@@ -693,11 +938,19 @@ mod tests {
             io_read_bytes: Some(1),
             io_write_bytes: Some(1),
         });
+        let mut b = svc("web@0", "running");
+        b.service = Some("web".into());
+        b.instance = Some(0);
+        b.instances = Some(1);
+        let units = [a, b];
         let text = render(&Input {
             version: "0.1.0",
             supervisor: &sup(),
-            services: &[a],
+            services: &units,
             http_requests: &BTreeMap::new(),
+            totals: &totals(&units),
+            scale_events: &[],
+            hooks: Default::default(),
         });
         let families: Vec<&str> = text
             .lines()

@@ -361,3 +361,99 @@ autostart = false
     let path = d.screenshot("dashboard.png");
     eprintln!("screenshot: {}", path.display());
 }
+
+#[test]
+fn dashboard_groups_instances_and_scales_with_the_token() {
+    if !httpc::have_tool("chromedriver") || !httpc::have_tool("chromium") {
+        return;
+    }
+    let (s, addr) = httpc::start(
+        "dashscale",
+        &format!("control = true\ntoken = \"{TOKEN}\""),
+        r#"
+[services.web]
+command = ["sleep", "1000"]
+instances = "1-3"
+stop_timeout = "5s"
+[services.db]
+command = ["sleep", "1000"]
+"#,
+    );
+    s.wait_state("web@0", "running", SECS(10));
+    let d = Driver::start();
+    d.cmd(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://{addr}/")})),
+    );
+    let group = ".group[data-group=\"web\"]";
+    d.wait_js(
+        "web@0 inside web's group",
+        &format!(
+            "return !!document.querySelector('{group} .card[data-service=\"web@0\"]') \
+             && !document.querySelector('{group} .card[data-service=\"db\"]');"
+        ),
+        "true",
+    );
+    d.wait_js(
+        "the group's total",
+        &format!(
+            "const g = document.querySelector('{group}'); \
+             return g.querySelector('.count').textContent + ' ' + g.querySelector('.range').textContent;"
+        ),
+        "1/1 running (range 1-3)",
+    );
+    let scale_hidden = format!("return document.querySelector('{group} .scale').hidden;");
+    assert_eq!(
+        d.js(&scale_hidden),
+        true,
+        "no scale control without the token"
+    );
+
+    d.type_into("#token", TOKEN);
+    d.click("#savetoken");
+    d.wait_js("the scale control", &scale_hidden, "false");
+    d.js(&format!(
+        "const n = document.querySelector('{group} .scale input'); n.value = '3'; return null;"
+    ));
+    d.click(&format!("{group} .scale button"));
+    for k in 0..3 {
+        s.wait_state(&format!("web@{k}"), "running", SECS(10));
+    }
+    d.wait_js(
+        "three instances, in order, in the group",
+        &format!(
+            "return [...document.querySelectorAll('{group} .card')].map((c) => c.dataset.service).join(' ');"
+        ),
+        "web@0 web@1 web@2",
+    );
+    d.wait_js(
+        "the new total",
+        &format!("return document.querySelector('{group} .count').textContent;"),
+        "3/3 running",
+    );
+    d.wait_js(
+        "the scaling decision",
+        &format!(
+            "return document.querySelector('{group} > .why').textContent.includes('1 -> 3 instances');"
+        ),
+        "true",
+    );
+    let path = d.screenshot("dashboard-instances.png");
+    eprintln!("screenshot: {}", path.display());
+
+    // Scaled down by someone else: the page drops the instances that go.
+    s.ok(&["scale", "web", "1"]);
+    d.wait_js(
+        "web@1 and web@2 to leave the page",
+        &format!(
+            "return [...document.querySelectorAll('{group} .card')].map((c) => c.dataset.service).join(' ');"
+        ),
+        "web@0",
+    );
+    d.wait_js(
+        "the total after scaling down",
+        &format!("return document.querySelector('{group} .count').textContent;"),
+        "1/1 running",
+    );
+}

@@ -102,21 +102,7 @@ command = ["sh", "-c", "echo hello; exec sleep 1000"]
         .unwrap()
             > 1.6e9
     );
-    if have_tool("promtool") {
-        let dir = TempDir::new("promtool");
-        let file = dir.write("metrics.prom", &text);
-        let out = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::fs::File::open(&file).unwrap())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool check metrics failed:\n{}{}\n{text}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    promtool_check(&text);
 }
 
 #[test]
@@ -223,6 +209,14 @@ fn control_needs_the_opt_in_the_token_and_the_same_origin() {
         "POST",
         "/api/v1/services/web/stop",
         &[("Authorization", &auth)],
+    );
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("control is disabled"), "{}", r.body);
+    let r = post_json(
+        addr,
+        "/api/v1/services/web/scale",
+        Some(TOKEN),
+        r#"{"count": 2}"#,
     );
     assert_eq!(r.status, 403);
     assert!(r.body.contains("control is disabled"), "{}", r.body);
@@ -593,5 +587,278 @@ command = ["sh", "-c", "echo 'GET /a 200'; echo 'boom' >&2; echo 'GET /b 503'; e
     assert!(
         top.contains("NAME") && top.contains("CPU%") && top.contains("talker"),
         "{top}"
+    );
+}
+
+/// A POST with a JSON body, and the token if given.
+fn post_json(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> Reply {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let out = raw(addr, req.as_bytes());
+    parse_one(&out)
+        .unwrap_or_else(|| {
+            panic!(
+                "no response to POST {path}: {:?}",
+                String::from_utf8_lossy(&out)
+            )
+        })
+        .0
+}
+
+/// The names `/api/v1/services` lists, in its order.
+fn listed(addr: SocketAddr) -> Vec<String> {
+    get(addr, "/api/v1/services").json()["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn scale_over_http_with_the_token_and_instances_in_api_metrics_and_events() {
+    let (s, addr) = start(
+        "scale",
+        &format!("control = true\ntoken = \"{TOKEN}\""),
+        r#"
+[services.web]
+command = ["sleep", "1000"]
+instances = "1-3"
+stop_timeout = "5s"
+[services.db]
+command = ["sleep", "1000"]
+"#,
+    );
+    s.wait_state("web@0", "running", SECS(10));
+    s.wait_state("db", "running", SECS(10));
+    let all = get(addr, "/api/v1/services").json();
+    assert_eq!(listed(addr), ["web@0", "db"]);
+    let t = &all["totals"][0];
+    assert_eq!(
+        (
+            &t["service"],
+            &t["instances"],
+            &t["running"],
+            &t["instance_range"]
+        ),
+        (&"web".into(), &1.into(), &1.into(), &"1-3".into()),
+        "{all}"
+    );
+    assert_eq!(
+        all["totals"].as_array().unwrap().len(),
+        1,
+        "db has no instances"
+    );
+    assert_eq!(all["services"][0]["service"], "web");
+    assert_eq!(all["services"][0]["instance"], 0);
+    assert!(all["services"][1].get("instance").is_none(), "{all}");
+
+    // An event stream open before the scaling sees it.
+    let mut events = connect(addr);
+    events
+        .write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = String::new();
+    let mut read_until = |what: &str, got: &mut String| {
+        let deadline = Instant::now() + SECS(15);
+        let mut buf = [0u8; 4096];
+        while !got.contains(what) {
+            assert!(Instant::now() < deadline, "no {what:?} in {got}");
+            let n = events.read(&mut buf).unwrap();
+            assert!(n > 0, "stream closed: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    };
+    read_until("event: snapshot", &mut got);
+    assert!(got.contains("\"totals\":[{"), "{got}");
+
+    // Refused without the token, or with a bad body; nothing changes.
+    let scale = "/api/v1/services/web/scale";
+    let r = post_json(addr, scale, None, r#"{"count": 3}"#);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("missing token"), "{}", r.body);
+    let r = post_json(
+        addr,
+        scale,
+        Some("not-the-token-0123456789"),
+        r#"{"count": 3}"#,
+    );
+    assert_eq!((r.status, r.body.contains("wrong token")), (403, true));
+    for (body, says) in [
+        ("", "empty body"),
+        ("count=3", "send a JSON body"),
+        (
+            r#"{"count": "three"}"#,
+            "count: \\\"three\\\" is not a number",
+        ),
+        (r#"{"count": -1}"#, "count: -1"),
+        (r#"{"cnt": 3}"#, "unknown field \\\"cnt\\\""),
+        (r#"{"range": ["1", "4"]}"#, "range:"),
+        (r#"{"range": "5-2"}"#, "above the maximum"),
+        (r#"{"range": "lots"}"#, "is not an instance count"),
+        ("{}", "nothing to do"),
+    ] {
+        let r = post_json(addr, scale, Some(TOKEN), body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.body.contains(says), "{body}: {}", r.body);
+    }
+    let r = post_json(addr, scale, Some(TOKEN), r#"{"count": 9}"#);
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("outside its range 1-3"), "{}", r.body);
+    let r = post_json(
+        addr,
+        "/api/v1/services/db/scale",
+        Some(TOKEN),
+        r#"{"count": 2}"#,
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("db has no instances"), "{}", r.body);
+    let r = post_json(
+        addr,
+        "/api/v1/services/nope/scale",
+        Some(TOKEN),
+        r#"{"count": 2}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = post_json(
+        addr,
+        "/api/v1/services/web@0/scale",
+        Some(TOKEN),
+        r#"{"count": 2}"#,
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("instance of web"), "{}", r.body);
+    let r = get(addr, scale);
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    assert_eq!(listed(addr), ["web@0", "db"], "nothing happened yet");
+
+    // Up to 3: the new instances are listed with web@0, before db.
+    let r = post_json(addr, scale, Some(TOKEN), r#"{"count": 3}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["ok"], true);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("web: 1 -> 3 instances"),
+        "{}",
+        r.body
+    );
+    for k in 0..3 {
+        s.wait_state(&format!("web@{k}"), "running", SECS(10));
+    }
+    assert_eq!(listed(addr), ["web@0", "web@1", "web@2", "db"]);
+    let web = wait_for("web to count 3 running", SECS(10), || {
+        let w = get(addr, "/api/v1/services/web");
+        assert_eq!(w.status, 200, "{}", w.body);
+        let w = w.json();
+        (w["running"] == 3).then_some(w)
+    });
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["instances"], 3);
+    assert_eq!(web["instance_range"], "1-3");
+    let units: Vec<&str> = web["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(units, ["web@0", "web@1", "web@2"]);
+    assert!(web["units"][2]["pid"].as_i64().unwrap() > 1);
+    assert_eq!(web["config"]["command"][0], "sleep");
+    assert!(
+        web["last_scale"].as_str().unwrap().contains("1 -> 3"),
+        "{web}"
+    );
+    assert_eq!(get(addr, "/api/v1/services/web@1").json()["instance"], 1);
+    read_until("event: scale", &mut got);
+    assert!(got.contains("\"text\":\"web: 1 -> 3 instances"), "{got}");
+
+    let text = wait_for("the metrics to count 3 running", SECS(10), || {
+        let t = get(addr, "/metrics").body;
+        (metric(&t, "sentinel_service_instances_running{service=\"web\"}") == Some(3.0))
+            .then_some(t)
+    });
+    assert_eq!(
+        metric(&text, "sentinel_service_instances{service=\"web\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sentinel_scale_events_total{service=\"web\",direction=\"up\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sentinel_scale_events_total{service=\"web\",direction=\"down\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&text, "sentinel_service_up{service=\"web@2\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "sentinel_hook_runs_total"), Some(0.0));
+    assert!(!text.contains("sentinel_service_instances{service=\"db\"}"));
+    promtool_check(&text);
+
+    // Down to 1 with a new range: web@1 and web@2 go from everything.
+    let r = post_json(addr, scale, Some(TOKEN), r#"{"count": 1, "range": "1-4"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_for("web@1 and web@2 to leave the list", SECS(15), || {
+        (listed(addr) == ["web@0", "db"]).then_some(())
+    });
+    read_until("event: removed\ndata: {\"service\":\"web@2\"}", &mut got);
+    read_until("event: removed\ndata: {\"service\":\"web@1\"}", &mut got);
+    read_until("\"text\":\"web: 3 -> 1 instances", &mut got);
+    assert_eq!(get(addr, "/api/v1/services/web@2").status, 404);
+    let web = get(addr, "/api/v1/services/web").json();
+    assert_eq!(
+        (&web["instances"], &web["instance_range"]),
+        (&1.into(), &"1-4".into())
+    );
+    let text = wait_for("the metrics to drop web@2", SECS(10), || {
+        let t = get(addr, "/metrics").body;
+        (!t.contains("web@2")).then_some(t)
+    });
+    assert_eq!(
+        metric(
+            &text,
+            "sentinel_scale_events_total{service=\"web\",direction=\"down\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "sentinel_service_instances{service=\"web\"}"),
+        Some(1.0)
+    );
+    promtool_check(&text);
+}
+
+fn promtool_check(text: &str) {
+    if !have_tool("promtool") {
+        return;
+    }
+    let dir = TempDir::new("promtool");
+    let file = dir.write("metrics.prom", text);
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -113,6 +113,44 @@ fn prometheus_sees_restarts_total_increase_after_a_crash() {
 }
 
 #[test]
+fn prometheus_sees_instances_their_total_and_scaling() {
+    if !httpc::have_tool("prometheus") {
+        return;
+    }
+    let (s, addr) = httpc::start(
+        "promscale",
+        "",
+        "[services.web]\ncommand = [\"sleep\", \"1000\"]\ninstances = \"1-3\"\n\
+         [services.db]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    s.wait_state("web@0", "running", SECS(10));
+    let mut p = Prometheus::start(addr);
+    wait_for("Prometheus to scrape 1 web instance", SECS(90), || {
+        (p.query("sentinel_service_instances_running{service=\"web\"}") == Some(1.0)).then_some(())
+    });
+    s.ok(&["scale", "web", "3"]);
+    for k in 0..3 {
+        s.wait_state(&format!("web@{k}"), "running", SECS(10));
+    }
+    wait_for("Prometheus to see 3 running of 3", SECS(60), || {
+        (p.query("sentinel_service_instances_running{service=\"web\"}") == Some(3.0)
+            && p.query("sentinel_service_instances{service=\"web\"}") == Some(3.0))
+        .then_some(())
+    });
+    // Every instance is a series of its own; together they are the total.
+    assert_eq!(
+        p.query("count(sentinel_service_up{service=~\"web@.*\"} == 1)"),
+        Some(3.0)
+    );
+    assert_eq!(
+        p.query("sentinel_scale_events_total{service=\"web\",direction=\"up\"}"),
+        Some(1.0)
+    );
+    assert_eq!(p.query("sentinel_service_instances{service=\"db\"}"), None);
+    assert_eq!(p.query("sentinel_hook_failures_total"), Some(0.0));
+}
+
+#[test]
 fn the_grafana_dashboard_queries_are_valid_promql() {
     if !httpc::have_tool("promtool") {
         return;

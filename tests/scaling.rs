@@ -24,6 +24,18 @@ fn names(s: &Sentinel) -> Vec<String> {
         .collect()
 }
 
+/// Wait until a unit that may not exist yet is running.
+fn wait_unit(s: &Sentinel, name: &str) -> serde_json::Value {
+    wait_for(&format!("{name} to run"), SECS(10), || {
+        s.status()["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name && v["state"] == "running")
+            .cloned()
+    })
+}
+
 /// A free TCP port on loopback (bound then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -86,6 +98,15 @@ stop_timeout = "5s"
         l.contains("inst=").then_some(l)
     });
     assert!(log.contains("inst=2 of=3 port=18002 svc=web"), "{log}");
+    // `logs web`: every instance, each line named.
+    let all = wait_for("every instance's line", SECS(10), || {
+        let l = s.ok(&["logs", "web"]);
+        (l.matches("inst=").count() == 3).then_some(l)
+    });
+    assert!(all.contains("web@1 | inst=1 of="), "{all}");
+    let table = s.ok(&["status"]);
+    assert!(table.contains("web (total)"), "{table}");
+    assert!(table.contains("3/3 running"), "{table}");
 
     // Outside the range, or garbage: refused with a clear reason.
     let o = s.ctl(&["scale", "web", "9"]);
@@ -469,9 +490,82 @@ restart = "never"
         let t = std::fs::read_to_string(&events).unwrap_or_default();
         (t.lines().count() >= 2).then_some(t)
     });
-    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
-    assert_eq!(first["event"], "exited", "{lines}");
-    assert_eq!(first["service"], "once");
-    assert_eq!(first["exit_code"], 3);
+    // The two hook runs go at once: either may write first.
+    let exited: serde_json::Value = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["event"] == "exited")
+        .unwrap_or_else(|| panic!("no exited event: {lines}"));
+    assert_eq!(exited["service"], "once");
+    assert_eq!(exited["exit_code"], 3);
     assert!(lines.contains("\"event\":\"failed\""), "{lines}");
+}
+
+#[test]
+fn a_custom_policy_scales_to_what_it_prints_and_garbage_changes_nothing() {
+    let dir = TempDir::new("policy-flag");
+    let want = dir.write("want", "3\n");
+    let input = dir.path("input.json");
+    let events = dir.path("events.jsonl");
+    let s = Sentinel::start(
+        "policy",
+        "",
+        &format!(
+            r#"
+[[hooks]]
+events = ["scaled"]
+exec = ["sh", "-c", "cat >> {events}"]
+
+[services.web]
+command = ["sleep", "1000"]
+instances = "1-4"
+autoscale = {{ interval = "200ms", window = "1s", cooldown = "200ms", policy = {{ exec = ["sh", "-c", "cat > {input}; cat {want}"], timeout = "200ms" }} }}
+"#,
+            events = events.display(),
+            input = input.display(),
+            want = want.display(),
+        ),
+    );
+    wait_unit(&s, "web@2");
+    let doc: serde_json::Value = serde_json::from_str(&read(&input)).unwrap();
+    assert_eq!(doc["service"], "web", "{doc}");
+    // Above the maximum: clamped to 4.
+    std::fs::write(&want, "9\n").unwrap();
+    wait_unit(&s, "web@3");
+    let st = s.service("web@0");
+    assert_eq!(st["instances"], 4);
+    assert!(
+        st["last_scale"].as_str().unwrap().contains("autoscale"),
+        "{st}"
+    );
+    // Garbage: logged, no change.
+    std::fs::write(&want, "lots\n").unwrap();
+    wait_for("the garbage to be reported", SECS(10), || {
+        s.stderr().contains("autoscale policy").then_some(())
+    });
+    assert_eq!(s.service("web@0")["instances"], 4);
+    let verdict = wait_for("the verdict in status", SECS(10), || {
+        let v = s.service("web@0")["autoscale"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        v.contains("lots").then_some(v)
+    });
+    assert!(verdict.contains("no change"), "{verdict}");
+    // Down to 1 on its word.
+    std::fs::write(&want, "1\n").unwrap();
+    wait_for("web to shrink to 1", SECS(10), || {
+        (names(&s) == ["web@0"]).then_some(())
+    });
+    let ev = wait_for("scaled hook events", SECS(10), || {
+        let t = std::fs::read_to_string(&events).unwrap_or_default();
+        (t.lines().count() >= 3).then_some(t)
+    });
+    let first = ev
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["from"] == 1)
+        .unwrap_or_else(|| panic!("no scale from 1: {ev}"));
+    assert_eq!(first["event"], "scaled", "{ev}");
+    assert_eq!(first["to"], 3);
 }

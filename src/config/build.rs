@@ -18,6 +18,7 @@ mod isolation;
 mod lifecycle;
 mod oci;
 mod scaling;
+mod secrets;
 
 /// Rotated log files kept beyond this many is surely a typo.
 const MAX_LOG_KEEP: u32 = 1000;
@@ -189,6 +190,12 @@ impl Ctx<'_> {
 /// Build the config; `ctx.problems` holds whatever is wrong with it.
 pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     let version = config_version(raw.version, ctx);
+    let allow_insecure = raw
+        .supervisor
+        .as_ref()
+        .and_then(|s| s.allow_insecure_permissions)
+        .unwrap_or(false);
+    let secrets = secrets::config(raw.secrets, allow_insecure, ctx);
     let supervisor = supervisor(raw.supervisor.unwrap_or_default(), ctx);
     let http = raw.http.map(|h| http(h, ctx));
     let mut services = Vec::new();
@@ -216,6 +223,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
     lifecycle::dependencies(&services, ctx);
     scaling::listen_conflicts(&services, http.as_ref(), ctx);
     let hooks = scaling::hooks(raw.hooks, &services, ctx);
+    secrets::names(&services, &secrets, ctx);
     Config {
         version,
         supervisor,
@@ -224,6 +232,7 @@ pub fn build(raw: RawFile, ctx: &mut Ctx<'_>) -> Config {
         services,
         hooks,
         warnings: Vec::new(),
+        secrets,
     }
 }
 
@@ -440,6 +449,7 @@ fn service(
     let isolation = isolation::service(name, &raw, slices, ctx);
     let lifecycle = lifecycle::service(name, &raw, ctx);
     let scaling = scaling::service(name, &raw, &lifecycle, &isolation, workdir.as_deref(), ctx);
+    let secrets = secrets::service(name, &raw, &env, ctx);
 
     let backoff = backoff(name, raw.backoff.unwrap_or_default(), ctx);
 
@@ -486,6 +496,7 @@ fn service(
         forward_signals,
         lifecycle,
         scaling,
+        secrets,
     };
     if let Some(b) = bundle {
         oci::apply(b, &mut svc, ctx);

@@ -31,7 +31,11 @@
 //! - `scaling`: the scaling model (instances, listening sockets, autoscale,
 //!   start limit, `critical`, watch mode, `[[hooks]]`) and the parsers of
 //!   instance ranges and `listen` addresses; `raw/scaling.rs` and
-//!   `build/scaling.rs` likewise.
+//!   `build/scaling.rs` likewise;
+//! - `secrets`: the secrets model (`[secrets]` sources, a service's
+//!   `secrets` and `secret_env`) and the permission rule for secret files
+//!   and a config that declares secrets; `raw/secrets.rs` and
+//!   `build/secrets.rs` likewise. Values are never read here.
 
 mod build;
 mod envfile;
@@ -41,6 +45,7 @@ mod model;
 mod node;
 mod raw;
 mod scaling;
+mod secrets;
 mod toml_src;
 mod values;
 #[cfg(feature = "yaml")]
@@ -50,6 +55,7 @@ pub use isolation::*;
 pub use lifecycle::*;
 pub use model::*;
 pub use scaling::*;
+pub use secrets::*;
 // The value parsers are for the CLI too (`stop --signal`, `--timeout` ...).
 #[allow(unused_imports)]
 pub use values::{parse_duration, parse_signal, parse_size, signal_name, split_command};
@@ -123,7 +129,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         _ => PathBuf::from("."),
     };
     let base = std::path::absolute(&folder).unwrap_or(folder);
-    from_str(&text, is_yaml(path), &base).map_err(fail)
+    let config = from_str(&text, is_yaml(path), &base).map_err(fail)?;
+    // A config that declares secrets says where they are: it is private.
+    if !config.secrets.sources.is_empty() && !config.secrets.allow_insecure_permissions {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode());
+        if let Some(why) = insecure_mode(path, mode) {
+            return Err(fail(vec![Problem {
+                key: "secrets".to_string(),
+                line: None,
+                column: None,
+                message: format!("this file declares secrets and {why}"),
+            }]));
+        }
+    }
+    Ok(config)
 }
 
 fn is_yaml(path: &Path) -> bool {

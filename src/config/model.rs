@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::isolation::{Isolation, SliceConfig};
 use super::lifecycle::Lifecycle;
 use super::scaling::{Hook, Scaling};
+use super::secrets::{SecretsConfig, ServiceSecrets};
 use std::time::Duration;
 
 /// The config format this sentinel reads (`version = 1`). Within one
@@ -30,6 +31,8 @@ pub struct Config {
     /// What sentinel accepts but does not fully honour (an OCI bundle's
     /// unsupported fields): `check` prints these, `run` logs them.
     pub warnings: Vec<super::Problem>,
+    /// `[secrets]`: sources only, never values.
+    pub secrets: SecretsConfig,
 }
 
 /// `[supervisor]`
@@ -120,6 +123,8 @@ pub struct ServiceConfig {
     pub lifecycle: Lifecycle,
     /// Instances, shared sockets, autoscaling, start limit, critical, watch.
     pub scaling: Scaling,
+    /// The secrets it gets as files and as variables.
+    pub secrets: ServiceSecrets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

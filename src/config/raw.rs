@@ -16,6 +16,8 @@ pub struct RawFile {
     pub slices: Option<Ordered<RawSlice>>,
     pub services: Option<Ordered<RawService>>,
     pub hooks: Option<RawHooks>,
+    /// `[secrets]`: where each secret's value comes from.
+    pub secrets: Option<Ordered<RawSecretSource>>,
 }
 
 /// `[http]`: the HTTP endpoint (metrics, API, dashboard).
@@ -46,6 +48,7 @@ pub struct RawSupervisor {
     pub forward_signals: Option<Vec<Sig>>,
     pub log: Option<RawLog>,
     pub cgroup_root: Option<String>,
+    pub allow_insecure_permissions: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
@@ -104,6 +107,9 @@ pub struct RawService {
     pub watch: Option<RawWatch>,
     // OCI bundle (issue 9): config.json + rootfs as defaults.
     pub bundle: Option<String>,
+    // Secrets (issue 9): files in $CREDENTIALS_DIRECTORY, variables.
+    pub secrets: Option<Vec<String>>,
+    pub secret_env: Option<Ordered<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -376,6 +382,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Ordered<T> {
 mod isolation;
 mod lifecycle;
 mod scaling;
+mod secrets;
 pub use isolation::*;
 pub use lifecycle::*;
 pub use scaling::*;
+pub use secrets::*;

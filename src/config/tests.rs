@@ -87,6 +87,7 @@ fn defaults() {
             isolation: Default::default(),
             lifecycle: Default::default(),
             scaling: Default::default(),
+            secrets: Default::default(),
             command: vec!["/bin/true".to_string()],
             workdir: None,
             env: vec![],
@@ -569,7 +570,7 @@ fn unknown_keys_and_tables_not_supported_yet() {
     let p = toml_err("[web]\nlisten = 1\n[services.a]\ncommand = [\"x\"]\n");
     assert_eq!(
         p[0].message,
-        "unknown key; expected one of: version, supervisor, http, slices, services, hooks"
+        "unknown key; expected one of: version, supervisor, http, slices, services, hooks, secrets"
     );
 }
 
@@ -774,6 +775,7 @@ mod keys;
 mod lifecycle;
 mod oci;
 mod scaling;
+mod secrets;
 mod version;
 // ----- [http] (issue 5) ------------------------------------------------------
 

@@ -180,8 +180,8 @@ impl Runtime {
                     self.policy_running.remove(&s);
                     let answer = match &f.outcome {
                         Outcome::Ok { stdout } => crate::autoscale::parse_policy_output(stdout),
-                        Outcome::Failed { why } => Err(format!("policy failed: {why}")),
-                        Outcome::TimedOut => Err("policy timed out; killed".into()),
+                        Outcome::Failed { why } => Err(format!("failed: {why}")),
+                        Outcome::TimedOut => Err("timed out; killed".into()),
                     };
                     let current = self.sup.specs[s].want;
                     match answer {
@@ -193,8 +193,11 @@ impl Runtime {
                         }
                         Err(e) => {
                             let name = self.sup.specs[s].name.clone();
-                            let msg = format!("{name}: autoscale {e}; no change");
-                            log(&msg);
+                            let msg = format!("{name}: autoscale policy: {e}; no change");
+                            // The same failure again is not logged again.
+                            if self.autoscale_status.get(&s) != Some(&msg) {
+                                log(&msg);
+                            }
                             self.autoscale_status.insert(s, msg);
                         }
                     }

@@ -28,6 +28,7 @@ use crate::supervisor::{Action, Event, ExitStatus, Supervisor, Tagged, Target};
 mod events;
 mod lifecycle;
 mod scaling;
+mod systemd;
 
 const SIGNALS: Token = Token(0);
 const LISTENER: Token = Token(1);
@@ -85,6 +86,8 @@ enum TimerKey {
     Watch,
     /// A service's autoscale evaluation.
     Autoscale(usize),
+    /// sentinel's own watchdog ping or status line to systemd.
+    Systemd,
 }
 
 /// A service's fds and output state.
@@ -126,8 +129,10 @@ struct Conn {
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
-    /// `logs --follow`: (service, last seq sent).
-    follow: Option<(usize, u64)>,
+    /// `logs --follow`: (unit, last seq sent) for each unit followed.
+    follow: Vec<(usize, u64)>,
+    /// Name each followed line's unit (several instances).
+    follow_units: bool,
     /// Which followed lines to send (`logs -f --grep ...`).
     filter: crate::logs::LogFilter,
     /// Close once `output` is written.
@@ -189,6 +194,10 @@ pub struct Runtime {
     scale_events: std::collections::BTreeMap<(String, &'static str), u64>,
     /// Each unit's state name and pid when last looked at (hook events).
     seen: Vec<(&'static str, Option<i32>)>,
+    /// systemd's NOTIFY_SOCKET, when sentinel runs as a `Type=notify` unit.
+    notifier: Option<systemd::Link>,
+    /// Secrets: read and delivered at each start (issue 9).
+    secrets: crate::secrets::Store,
 }
 
 /// The signals the loop takes through its signalfd.
@@ -248,6 +257,8 @@ impl Runtime {
     /// Prepare everything before the first fork: plans, pipes, log files,
     /// the signalfd and the socket. Any failure here is fatal and named.
     pub fn new(config: &Config, opts: Options) -> Result<Runtime, String> {
+        // First: it takes NOTIFY_SOCKET out of the environment services inherit.
+        let notifier = systemd::Link::from_env(Instant::now());
         let poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
         let mask = loop_signals();
         mask.thread_block()
@@ -262,12 +273,15 @@ impl Runtime {
             )
             .map_err(|e| format!("register signalfd: {e}"))?;
 
+        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
+        // First: it takes secrets out of sentinel's environment.
+        let (secrets, notes) = crate::secrets::Store::new(config, &runtime_dir);
+        notes.iter().for_each(|n| log(n));
         let mut base_env: Vec<(String, String)> = std::env::vars().collect();
         if !base_env.iter().any(|(k, _)| k == "PATH") {
             // The kernel starts init with no PATH; services still need one.
             base_env.push(("PATH".into(), sys::spawn::DEFAULT_PATH.into()));
         }
-        let runtime_dir = crate::prepare::runtime_dir(&opts.socket);
         let (cgroups, notes) = crate::prepare::cgroups(&config.supervisor.cgroup_root);
         for n in notes {
             log(&n);
@@ -328,6 +342,8 @@ impl Runtime {
             policy_running: Default::default(),
             scale_events: Default::default(),
             seen: Vec::new(),
+            notifier,
+            secrets,
         };
         rt.hooks = crate::hooks::Hooks::new(config.hooks.clone(), rt.base_env.clone());
         for name in &rt.opts.exit_with.clone() {
@@ -464,6 +480,8 @@ impl Runtime {
     /// Pipes, log file and plan for unit `u` (a new slot).
     fn make_io(&mut self, u: usize) -> Result<ServiceIo, String> {
         let name = self.sup.name(u).to_string();
+        self.secrets
+            .set_unit(u, &name, &self.sup.specs[self.sup.unit_spec[u]].config);
         let prepared = self.prepare_unit(u)?;
         for w in &prepared.warnings {
             log(&format!("warning: {w}"));
@@ -549,6 +567,7 @@ impl Runtime {
         }
         let name = self.sup.name(u).to_string();
         let svc = self.sup.specs[self.sup.unit_spec[u]].config.clone();
+        self.secrets.set_unit(u, &name, &svc);
         let file = self.open_log_file(&name, svc.log)?;
         let io = &mut self.io[u];
         io.plan = prepared.plan;
@@ -582,6 +601,7 @@ impl Runtime {
         let mut events = Events::with_capacity(256);
         loop {
             self.flush_outputs();
+            self.systemd_turn();
             if self.sup.shutdown_complete() {
                 break;
             }
@@ -650,6 +670,7 @@ impl Runtime {
                 }
             }
         }
+        self.secrets.cleanup();
         let _ = std::fs::remove_file(&self.socket_path);
         match self.sup.exit_code {
             Some(code) => {
@@ -730,6 +751,10 @@ impl Runtime {
             let n = spec.want.to_string();
             let _ = self.io[i].plan.set_env("SENTINEL_INSTANCES", &n);
         }
+        match self.secrets.arm(i, &mut self.io[i].plan) {
+            Ok(warnings) => warnings.iter().for_each(|w| log(w)),
+            Err(error) => return Event::SpawnFailed { error },
+        }
         let ready_write = self.ready_pipe_for(i);
         let io = &self.io[i];
         let mut stdio = vec![
@@ -751,6 +776,8 @@ impl Runtime {
             procs: l.procs_fd(),
         });
         let result = sys::spawn::spawn(&io.plan, &stdio, cgroup);
+        self.secrets
+            .after_spawn(i, &mut self.io[i].plan, result.is_ok());
         // Only the child holds the pipe's write end now (EOF = it is gone).
         drop(ready_write);
         match result {
@@ -801,6 +828,7 @@ impl Runtime {
                 TimerKey::Jobs => self.on_jobs_timer(),
                 TimerKey::Watch => self.on_watch_timer(),
                 TimerKey::Autoscale(s) => self.on_autoscale_timer(s, t),
+                TimerKey::Systemd => self.systemd_timer(t),
                 TimerKey::Flush(i, s) => {
                     let s = s as usize;
                     if let Some(d) = self.io[i].splitters[s].flush_deadline(PARTIAL_FLUSH) {
@@ -913,6 +941,7 @@ impl Runtime {
             match self.pids.remove(&pid.as_raw()) {
                 Some(i) => {
                     self.io[i].pidfd = None;
+                    self.secrets.ended(i);
                     self.on_ended(i, Instant::now());
                     // Its last output belongs to this run: read it, and end
                     // a partial last line, so the next run starts a new line.
@@ -1068,7 +1097,8 @@ impl Runtime {
                     stream,
                     input: Vec::new(),
                     output: Vec::new(),
-                    follow: None,
+                    follow: Vec::new(),
+                    follow_units: false,
                     filter: crate::logs::LogFilter::all(),
                     closing: false,
                 },
@@ -1137,7 +1167,7 @@ impl Runtime {
             if let Some(c) = self.conns.get_mut(&id) {
                 // A client that half-closed still gets its answers.
                 c.closing = true;
-                c.follow = None;
+                c.follow.clear();
             }
         }
         self.write_conn(id);
@@ -1241,9 +1271,8 @@ impl Runtime {
                 grep,
                 since_ms,
                 stream,
-            } => match self.sup.resolve(&Target::One(service)) {
-                Ok(idx) => {
-                    let i = idx[0];
+            } => match self.sup.resolve(&Target::One(service.clone())) {
+                Ok(units) => {
                     let filter = match crate::logs::LogFilter::new(
                         grep.as_deref(),
                         since_ms.map(Duration::from_millis),
@@ -1253,11 +1282,33 @@ impl Runtime {
                         Ok(f) => f,
                         Err(e) => return Response::error(e),
                     };
-                    let ring = &self.io[i].ring;
-                    let tail = filter.tail(ring, lines);
+                    // A service with instances: all of them, by time, each
+                    // line naming its instance.
+                    let tag = units.len() > 1
+                        || units.first().is_some_and(|&u| {
+                            self.sup.specs[self.sup.unit_spec[u]].range.is_some()
+                        });
+                    let mut tail = Vec::new();
+                    for &u in &units {
+                        let mut t = filter.tail(&self.io[u].ring, lines);
+                        if tag {
+                            for l in &mut t {
+                                l.unit = Some(self.sup.name(u).to_string());
+                            }
+                        }
+                        tail.extend(t);
+                    }
+                    tail.sort_by_key(|l| l.time_ms);
+                    let skip = tail.len().saturating_sub(lines);
+                    tail.drain(..skip);
                     if follow {
+                        let heads: Vec<(usize, u64)> = units
+                            .iter()
+                            .map(|&u| (u, self.io[u].ring.last_seq()))
+                            .collect();
                         if let Some(c) = self.conns.get_mut(&id) {
-                            c.follow = Some((i, ring.last_seq()));
+                            c.follow = heads;
+                            c.follow_units = tag;
                             c.filter = filter;
                         }
                     }
@@ -1353,6 +1404,7 @@ impl Runtime {
             instances: spec.range.map(|_| spec.want),
             instance_range: spec.range.map(|r| r.to_string()),
             last_scale: self.last_scale.get(&spec.name).cloned(),
+            autoscale: self.autoscale_status.get(&self.sup.unit_spec[i]).cloned(),
             id: i,
             hidden: !self.sup.visible(i),
         }
@@ -1362,30 +1414,39 @@ impl Runtime {
         let ids: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.follow.is_some())
+            .filter(|(_, c)| !c.follow.is_empty())
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
             let Some(c) = self.conns.get_mut(&id) else {
                 continue;
             };
-            let Some((i, seq)) = c.follow else { continue };
-            let ring = &self.io[i].ring;
-            if ring.last_seq() == seq {
-                continue;
-            }
-            for line in ring.after(seq).into_iter().filter(|l| c.filter.matches(l)) {
-                c.output.extend(
-                    Response {
-                        ok: true,
-                        line: Some(line),
-                        ..Default::default()
+            let mut sent = false;
+            for k in 0..c.follow.len() {
+                let (u, seq) = c.follow[k];
+                let ring = &self.io[u].ring;
+                if ring.last_seq() == seq {
+                    continue;
+                }
+                for mut line in ring.after(seq).into_iter().filter(|l| c.filter.matches(l)) {
+                    if c.follow_units {
+                        line.unit = Some(self.sup.services[u].name.clone());
                     }
-                    .to_line(),
-                );
+                    c.output.extend(
+                        Response {
+                            ok: true,
+                            line: Some(line),
+                            ..Default::default()
+                        }
+                        .to_line(),
+                    );
+                }
+                c.follow[k].1 = ring.last_seq();
+                sent = true;
             }
-            c.follow = Some((i, ring.last_seq()));
-            self.write_conn(id);
+            if sent {
+                self.write_conn(id);
+            }
         }
     }
 }

@@ -121,6 +121,7 @@ impl Runtime {
         if new.http != self.config.http {
             notes.push("[http] cannot change while running; restart sentinel for it".into());
         }
+        self.secrets.set_sources(&new);
         let old_config = std::mem::replace(&mut self.config, new);
         let now = Instant::now();
         let o = self.sup.reload(&self.config, now);

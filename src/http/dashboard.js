@@ -1,6 +1,7 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
-const S = { services: new Map(), order: [], control: false, sup: null, version: "", selected: null,
+// groups: per service with instances, { instances, instance_range, last_scale } (its units are in services).
+const S = { services: new Map(), order: [], groups: new Map(), control: false, sup: null, version: "", selected: null,
   hist: new Map(), lines: [], paused: false, es: null, clockSkew: 0 };
 const MAX_POINTS = 150, MAX_LINES = 2000;
 const LABEL = { backoff: "restarting" };
@@ -88,10 +89,59 @@ function card(name) {
   c._ = { gr, st, f, cpu, mem, why, bStart, bStop, bRestart, actions };
   return c;
 }
-function render(name) {
+// ----- services with instances: a group per service, its instances inside --
+function groupEl(svc) {
+  let g = document.querySelector(`.group[data-group="${CSS.escape(svc)}"]`);
+  if (g) return g;
+  g = el("section", "group"); g.dataset.group = svc;
+  const head = el("div", "ghead"), nm = el("div", "name", svc), count = el("div", "count"), range = el("div", "range");
+  const scale = el("div", "scale"), n = el("input"), b = el("button", "act", "Scale");
+  n.type = "number"; n.min = "0"; n.step = "1"; n.setAttribute("aria-label", "Instances of " + svc);
+  b.dataset.verb = "scale";
+  b.onclick = () => { const v = n.value.trim(); if (v !== "") scaleTo(svc, Number(v)); };
+  n.onkeydown = (e) => { if (e.key === "Enter") b.click(); };
+  scale.append(n, b); head.append(nm, count, range, scale);
+  const why = el("div", "why"), inner = el("div", "grid");
+  g.append(head, why, inner);
+  g._ = { count, range, scale, n, b, why, inner };
+  $("grid").querySelector(".empty")?.remove();
+  $("grid").append(g);
+  return g;
+}
+function renderGroup(svc) {
+  const info = S.groups.get(svc);
+  const units = S.order.map((n) => S.services.get(n)).filter((s) => s && s.service === svc);
+  const g0 = document.querySelector(`.group[data-group="${CSS.escape(svc)}"]`);
+  if (!info || (!units.length && info.instances !== 0)) { if (g0) g0.remove(); S.groups.delete(svc); return; }
+  const g = groupEl(svc), u = g._;
+  const running = units.filter((s) => s.state === "running").length;
+  u.count.textContent = `${running}/${info.instances} running`;
+  u.count.dataset.full = String(running === info.instances);
+  u.range.textContent = info.instance_range ? `(range ${info.instance_range})` : "";
+  u.why.textContent = info.last_scale || ""; u.why.title = u.why.textContent;
+  u.scale.hidden = !(S.control && token());
+  const [lo, hi] = String(info.instance_range || "").split("-");
+  u.n.min = lo || "0"; u.n.max = hi || lo || "";
+  u.n.placeholder = String(info.instances);
+  if (document.activeElement !== u.n) u.n.value = String(info.instances);
+  const q = $("find").value.trim().toLowerCase();
+  g.hidden = !!q && !svc.toLowerCase().includes(q) && ![...u.inner.children].some((c) => !c.hidden);
+}
+// Where a unit's card goes: its group's grid in instance order, or the top grid.
+function place(c, s) {
+  const box = s.service ? groupEl(s.service)._.inner : $("grid");
+  if (c.parentNode === box) return;
+  $("grid").querySelector(".empty")?.remove();
+  const next = s.service ? [...box.children].find((x) => Number(x.dataset.instance) > s.instance) : null;
+  box.insertBefore(c, next || null);
+}
+// `batch`: the caller renders the groups afterwards (once each).
+function render(name, batch) {
   const s = S.services.get(name); if (!s) return;
   let c = document.querySelector(`.card[data-service="${CSS.escape(name)}"]`);
-  if (!c) { c = card(name); $("grid").append(c); }
+  if (!c) c = card(name);
+  if (s.service != null) c.dataset.instance = String(s.instance);
+  place(c, s);
   const u = c._;
   c.dataset.state = s.state; u.st.dataset.state = s.state; u.st.textContent = LABEL[s.state] || s.state;
   u.gr.textContent = (s.groups || []).map((g) => "@" + g).join(" ");
@@ -111,6 +161,7 @@ function render(name) {
   const q = $("find").value.trim().toLowerCase();
   c.hidden = q && !name.toLowerCase().includes(q) && !(s.groups || []).some((g) => g.toLowerCase().includes(q));
   tick(c, s); drawSparks(name);
+  if (s.service != null && !batch) renderGroup(s.service);
 }
 function tick(c, s) {
   c._.f.uptime.textContent = s.started_at_ms && s.state !== "backoff" ? dur(Date.now() - S.clockSkew - s.started_at_ms) : "–";
@@ -139,9 +190,10 @@ function header() {
   $("unlocked").hidden = !S.control || !token();
 }
 function renderAll() {
-  for (const n of S.order) render(n);
+  for (const n of S.order) render(n, true);
+  for (const g of [...S.groups.keys()]) renderGroup(g);
   header();
-  if (!S.order.length) $("grid").replaceChildren(el("div", "empty", "No services."));
+  if (!S.order.length && !S.groups.size) $("grid").replaceChildren(el("div", "empty", "No services."));
 }
 
 // ----- actions ----------------------------------------------------------
@@ -153,6 +205,19 @@ async function act(name, verb) {
     if (r.ok) toast(body.message || `${verb}: ${name}`);
     else {
       toast(body.error || `${verb} failed (${r.status})`, true);
+      if (r.status === 403 && /token/.test(body.error || "")) { sessionStorage.removeItem("sentinel-token"); renderAll(); }
+    }
+  } catch (e) { toast(String(e), true); }
+}
+async function scaleTo(svc, count) {
+  if (!Number.isInteger(count) || count < 0) { toast("Give a whole number of instances", true); return; }
+  try {
+    const r = await fetch(`/api/v1/services/${encodeURIComponent(svc)}/scale`, { method: "POST",
+      headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" }, body: JSON.stringify({ count }) });
+    const body = await r.json().catch(() => ({}));
+    if (r.ok) toast(body.message || `${svc}: scaled to ${count}`);
+    else {
+      toast(body.error || `scale failed (${r.status})`, true);
       if (r.status === 403 && /token/.test(body.error || "")) { sessionStorage.removeItem("sentinel-token"); renderAll(); }
     }
   } catch (e) { toast(String(e), true); }
@@ -223,6 +288,26 @@ function upsert(s) {
   if (!S.services.has(s.name)) S.order.push(s.name);
   const old = S.services.get(s.name) || {};
   S.services.set(s.name, Object.assign({}, old, s));
+  if (s.service != null) {
+    // Every instance carries its service's numbers.
+    const g = S.groups.get(s.service) || {};
+    S.groups.set(s.service, Object.assign(g, { instances: s.instances, instance_range: s.instance_range,
+      last_scale: s.last_scale ?? g.last_scale }));
+  }
+}
+// A unit scaled away or removed (and down): forget it.
+function drop(name) {
+  const s = S.services.get(name); if (!s) return;
+  S.services.delete(name); S.order = S.order.filter((n) => n !== name); S.hist.delete(name);
+  document.querySelector(`.card[data-service="${CSS.escape(name)}"]`)?.remove();
+  if (s.service != null) renderGroup(s.service);
+  if (S.selected === name) { S.selected = null; S.lines = []; drawLogs(); }
+}
+function syncSelect() {
+  const sel = $("logsvc");
+  if ([...sel.options].map((o) => o.value).join("\n") !== S.order.join("\n"))
+    sel.replaceChildren(...S.order.map((n) => { const o = el("option", null, n); o.value = n; return o; }));
+  if (S.selected) sel.value = S.selected;
 }
 function connect() {
   if (S.es) S.es.close();
@@ -233,20 +318,34 @@ function connect() {
   es.addEventListener("snapshot", (e) => {
     const d = JSON.parse(e.data);
     S.control = d.control; S.version = d.version; S.sup = d.supervisor; S.supAt = Date.now();
+    // What went away while disconnected goes from the page too.
+    const now = new Set(d.services.map((s) => s.name));
+    for (const n of [...S.order]) if (!now.has(n)) drop(n);
+    S.groups = new Map((d.totals || []).map((t) => [t.service, { instances: t.instances,
+      instance_range: t.instance_range, last_scale: t.last_scale }]));
     for (const s of d.services) upsert(s);
-    const sel = $("logsvc");
-    if (sel.options.length !== S.order.length) {
-      sel.replaceChildren(...S.order.map((n) => { const o = el("option", null, n); o.value = n; return o; }));
-    }
-    if (!S.selected && S.order.length) { S.selected = S.order[0]; sel.value = S.selected; es.close(); renderAll(); loadLogs(); loadHistory(); connect(); return; }
-    sel.value = S.selected;
+    for (const g of document.querySelectorAll(".group")) if (!S.groups.has(g.dataset.group)) g.remove();
+    if (!S.selected && S.order.length) { S.selected = S.order[0]; syncSelect(); es.close(); renderAll(); loadLogs(); loadHistory(); connect(); return; }
+    syncSelect();
     renderAll(); loadLogs();
   });
   es.addEventListener("service", (e) => {
     const s = JSON.parse(e.data); const prev = S.services.get(s.name);
-    upsert(s); render(s.name); header();
+    upsert(s); render(s.name); header(); if (!prev) syncSelect();
     if (prev && prev.state !== s.state && s.name === S.selected)
       addLine({ seq: -1, time_ms: Date.now(), stream: "sys", sys: true, text: `— ${s.name}: ${LABEL[prev.state] || prev.state} → ${LABEL[s.state] || s.state}${s.state === "backoff" && s.last_exit ? " (" + s.last_exit + ")" : ""}` });
+  });
+  es.addEventListener("removed", (e) => {
+    drop(JSON.parse(e.data).service); syncSelect(); header();
+    if (!S.selected && S.order.length) select(S.order[0]);
+  });
+  es.addEventListener("scale", (e) => {
+    const d = JSON.parse(e.data);
+    const g = S.groups.get(d.service) || {};
+    S.groups.set(d.service, Object.assign(g, { instances: d.instances, instance_range: d.instance_range, last_scale: d.text }));
+    renderGroup(d.service);
+    const sel = S.services.get(S.selected);
+    if (sel && sel.service === d.service) addLine({ seq: -1, time_ms: Date.now(), stream: "sys", sys: true, text: "— " + d.text });
   });
   es.addEventListener("log", (e) => { const l = JSON.parse(e.data); if (l.service === S.selected) addLine(l); });
   es.addEventListener("stats", (e) => {

@@ -180,6 +180,8 @@ struct Broadcast {
     states: Vec<String>,
     /// Per service: the last log `seq` sent.
     log_seq: Vec<u64>,
+    /// Per service with instances: the `last_scale` text last sent.
+    last_scale: HashMap<String, String>,
     /// Whether `states` and `log_seq` are current (some stream is open).
     primed: bool,
 }
@@ -370,18 +372,33 @@ impl Server {
         }
         let mut common = Vec::new();
         for (i, s) in services.iter().enumerate() {
-            if s.hidden && self.broadcast.states[i] == "hidden" {
-                continue;
-            }
             let sig = if s.hidden {
-                "hidden".to_string()
+                HIDDEN.to_string()
             } else {
                 signature(s)
             };
-            if self.broadcast.states[i] != sig {
+            if self.broadcast.states[i] == sig {
+                continue;
+            }
+            if s.hidden {
+                // Scaled away or removed, and down: the dashboard drops it.
+                let data = serde_json::json!({ "service": s.name });
+                sse_event(&mut common, "removed", &data.to_string());
+            } else {
                 let line = serde_json::to_string(s).unwrap_or_default();
                 sse_event(&mut common, "service", &line);
-                self.broadcast.states[i] = sig;
+            }
+            self.broadcast.states[i] = sig;
+        }
+        for t in metrics::totals(&services) {
+            let Some(text) = t.last_scale else { continue };
+            if self.broadcast.last_scale.get(&t.service) != Some(&text) {
+                let data = serde_json::json!({
+                    "service": t.service, "text": text, "instances": t.instances,
+                    "instance_range": t.instance_range,
+                });
+                sse_event(&mut common, "scale", &data.to_string());
+                self.broadcast.last_scale.insert(t.service, text);
             }
         }
         let mut per_service: Vec<Vec<u8>> = vec![Vec::new(); services.len()];
@@ -424,7 +441,20 @@ impl Server {
     }
 
     fn prime(&mut self, services: &[ServiceStatus], backend: &dyn Backend) {
-        self.broadcast.states = services.iter().map(signature).collect();
+        self.broadcast.states = services
+            .iter()
+            .map(|s| {
+                if s.hidden {
+                    HIDDEN.to_string()
+                } else {
+                    signature(s)
+                }
+            })
+            .collect();
+        self.broadcast.last_scale = metrics::totals(services)
+            .into_iter()
+            .filter_map(|t| Some((t.service, t.last_scale?)))
+            .collect();
         self.broadcast.log_seq = (0..services.len())
             .map(|i| backend.ring(i).last_seq())
             .collect();
@@ -714,12 +744,16 @@ impl Server {
             }
         }
         let (sup, mut services) = self.sampled(backend);
+        let totals = metrics::totals(&services);
         services.retain(|s| !s.hidden);
         let text = metrics::render(&metrics::Input {
             version: env!("CARGO_PKG_VERSION"),
             supervisor: &sup,
             services: &services,
             http_requests: &self.requests,
+            totals: &totals,
+            scale_events: &backend.scale_events(),
+            hooks: backend.hook_counters(),
         })
         .into_bytes();
         self.metrics_cache = Some((now, text.clone()));
@@ -773,7 +807,9 @@ impl Server {
                 restarts: s.restarts,
             };
             self.history.push(i, sample);
-            points.push(serde_json::json!({ "service": s.name, "sample": sample }));
+            if !s.hidden {
+                points.push(serde_json::json!({ "service": s.name, "sample": sample }));
+            }
         }
         let streams: Vec<usize> = self
             .conns
@@ -841,11 +877,22 @@ fn write_out(c: &mut Conn) -> io::Result<()> {
     Ok(())
 }
 
+/// A hidden unit's signature in `Broadcast::states`.
+const HIDDEN: &str = "hidden";
+
 /// What makes a service's state worth an event (not its ticking uptime).
 fn signature(s: &ServiceStatus) -> String {
     format!(
-        "{} {:?} {} {:?} {:?} {:?}",
-        s.state, s.pid, s.restarts, s.last_exit_code, s.last_error, s.started_at_ms
+        "{} {:?} {} {:?} {:?} {:?} {:?} {:?} {:?}",
+        s.state,
+        s.pid,
+        s.restarts,
+        s.last_exit_code,
+        s.last_error,
+        s.started_at_ms,
+        s.instances,
+        s.instance_range,
+        s.last_scale
     )
 }
 

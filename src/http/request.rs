@@ -5,7 +5,7 @@
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Most headers in one request.
 pub const MAX_HEADERS: usize = 32;
-/// Largest body accepted (POST bodies are read and ignored).
+/// Largest body accepted (a POST's JSON body: `scale` reads it).
 pub const MAX_BODY: usize = 8 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,8 @@ pub struct Request {
     pub authorization: Option<String>,
     pub origin: Option<String>,
     pub host: Option<String>,
+    /// The body (`Content-Length` bytes; empty without one).
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -94,6 +96,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         authorization: None,
         origin: None,
         host: None,
+        body: Vec::new(),
     };
     let mut seen_length = false;
     for h in req.headers.iter() {
@@ -146,6 +149,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
     } else {
         has("keep-alive")
     };
+    r.body = buf[head_len..total].to_vec();
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     r.path = path.to_string();
     r.query = query
@@ -239,6 +243,7 @@ mod tests {
         whole.extend_from_slice(b"cdGET");
         let (r, n) = done(&whole);
         assert_eq!((r.method, n), (Method::Post, whole.len() - 3));
+        assert_eq!(r.body, b"abcd");
     }
 
     #[test]

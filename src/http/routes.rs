@@ -6,11 +6,13 @@
 //! | `GET /metrics` | Prometheus text 0.0.4 |
 //! | `GET /healthz` | 200 while sentinel's loop runs |
 //! | `GET /readyz` | 200 when no service is failed, in backoff or stopping; else 503 |
-//! | `GET /api/v1/services[/NAME]` | JSON: state, pid, restarts, last exit, uptime, groups, stats, config |
+//! | `GET /api/v1/services` | JSON: every shown unit (instances grouped under their service) and `totals` per service with instances |
+//! | `GET /api/v1/services/NAME` | JSON: a unit: state, pid, restarts, last exit, uptime, groups, stats, config; or a service with instances and its `units` |
 //! | `GET /api/v1/services/NAME/logs?lines=N&grep=RE&since=10m&stream=stderr` | JSON lines |
-//! | `GET /api/v1/events[?logs=NAME or *]` | Server-Sent Events: `snapshot`, `service`, `log`, `stats` |
+//! | `GET /api/v1/events[?logs=NAME or *]` | Server-Sent Events: `snapshot`, `service`, `removed`, `scale`, `log`, `stats` |
 //! | `GET /api/v1/stats/NAME?window=15m` | JSON: current stats and history |
 //! | `POST /api/v1/services/NAME/{start,stop,restart}` | with `control = true` and the bearer token |
+//! | `POST /api/v1/services/NAME/scale` | the same; body `{"count": 4}` and/or `{"range": "2-6"}` |
 
 use std::time::{Instant, SystemTime};
 
@@ -90,8 +92,14 @@ impl Server {
             }
             ["api", "v1", "services", name] if get => {
                 let (_, services) = self.sampled(backend);
-                match services.iter().position(|s| s.name == *name) {
-                    Some(i) => Response::json(200, &self.service_json(i, &services[i])).into(),
+                if let Some(i) = services.iter().position(|s| s.name == *name && !s.hidden) {
+                    return Response::json(200, &self.service_json(i, &services[i])).into();
+                }
+                match crate::metrics::totals(&services)
+                    .into_iter()
+                    .find(|t| t.service == *name)
+                {
+                    Some(t) => Response::json(200, &self.total_json(&t, &services)).into(),
                     None => self.no_service(name),
                 }
             }
@@ -104,6 +112,7 @@ impl Server {
                 };
                 self.control(name, verb, req, backend)
             }
+            ["api", "v1", "services", name, "scale"] if post => self.scale(name, req, backend),
             ["api", "v1", "events"] if get => match req.param("logs") {
                 None | Some("") => Reply::Events(LogSub::None),
                 Some("*") => Reply::Events(LogSub::All),
@@ -120,7 +129,7 @@ impl Server {
                 method_not_allowed("GET, HEAD")
             }
             ["api", "v1", "stats", _] => method_not_allowed("GET, HEAD"),
-            ["api", "v1", "services", _, "start" | "stop" | "restart"] => {
+            ["api", "v1", "services", _, "start" | "stop" | "restart" | "scale"] => {
                 method_not_allowed("POST")
             }
             _ => not_found("no such path; see / for the dashboard, /metrics, /api/v1/services"),
@@ -132,11 +141,32 @@ impl Server {
     }
 
     fn no_service(&self, name: &str) -> Reply {
-        let names: Vec<&str> = self
-            .info
-            .iter()
-            .filter(|i| !i.hidden)
-            .map(|i| i.name.as_str())
+        // `web (web@0, web@1)` for a service with instances ('@' is not
+        // allowed in names: it only ever joins a service and an instance).
+        let mut names: Vec<(&str, Vec<&str>)> = Vec::new();
+        for i in self.info.iter().filter(|i| !i.hidden) {
+            let (top, instance) = match i.name.split_once('@') {
+                Some((svc, _)) => (svc, Some(i.name.as_str())),
+                None => (i.name.as_str(), None),
+            };
+            let at = match names.iter().position(|(n, _)| *n == top) {
+                Some(at) => at,
+                None => {
+                    names.push((top, Vec::new()));
+                    names.len() - 1
+                }
+            };
+            names[at].1.extend(instance);
+        }
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|(n, inst)| {
+                if inst.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{n} ({})", inst.join(", "))
+                }
+            })
             .collect();
         not_found(&format!(
             "no service named {name:?}; services: {}",
@@ -144,24 +174,61 @@ impl Server {
         ))
     }
 
-    /// The list the API and the dashboard's first event show.
+    /// The list the API and the dashboard's first event show: the shown
+    /// units, each service's instances together in instance order where
+    /// its first unit is, and the totals of the services with instances.
     pub(super) fn snapshot_json(
         &self,
         sup: &SupervisorStatus,
         services: &[ServiceStatus],
     ) -> Value {
+        let totals = crate::metrics::totals(services);
+        let mut order = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            match &s.service {
+                _ if s.hidden => {}
+                None => order.push(i),
+                Some(svc) => {
+                    let t = totals.iter().find(|t| t.service == *svc);
+                    // The service's first unit stands for all of them.
+                    if let Some(t) = t.filter(|t| t.index.iter().min() == Some(&i)) {
+                        order.extend_from_slice(&t.index);
+                    }
+                }
+            }
+        }
         json!({
             "supervisor": sup,
             "version": env!("CARGO_PKG_VERSION"),
             "control": self.cfg.control,
             "history_interval_ms": super::SAMPLE_EVERY.as_millis() as u64,
-            "services": services
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| !s.hidden)
-                .map(|(i, s)| self.service_json(i, s))
+            "services": order
+                .into_iter()
+                .map(|i| self.service_json(i, &services[i]))
                 .collect::<Vec<_>>(),
+            "totals": totals,
         })
+    }
+
+    /// A service with instances, for `/api/v1/services/NAME`: its totals,
+    /// its config, and each shown instance as a unit.
+    fn total_json(&self, t: &crate::metrics::ServiceTotal, services: &[ServiceStatus]) -> Value {
+        let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut v {
+            map.insert("name".into(), t.service.clone().into());
+            let units: Vec<Value> = t
+                .index
+                .iter()
+                .map(|&i| self.service_json(i, &services[i]))
+                .collect();
+            if let Some(Value::Object(first)) = units.first() {
+                if let Some(c) = first.get("config") {
+                    map.insert("config".into(), c.clone());
+                }
+            }
+            map.insert("units".into(), units.into());
+        }
+        v
     }
 
     fn service_json(&self, i: usize, s: &ServiceStatus) -> Value {
@@ -188,13 +255,7 @@ impl Server {
         let (sup, services) = backend.status(false);
         let not_ready: Vec<Value> = services
             .iter()
-            .filter(|s| {
-                s.required
-                    && matches!(
-                        s.state.as_str(),
-                        "failed" | "backoff" | "stopping" | "waiting" | "starting"
-                    )
-            })
+            .filter(|s| !s.hidden && s.required && crate::sdnotify::blocks_readiness(&s.state))
             .map(|s| json!({ "service": s.name, "state": s.state }))
             .collect();
         let ready = not_ready.is_empty() && !sup.shutting_down;
@@ -266,18 +327,15 @@ impl Server {
         Response::json(200, &serde_json::to_value(reply).unwrap_or(Value::Null)).into()
     }
 
-    fn control(
-        &mut self,
-        name: &str,
-        verb: Verb,
-        req: &Request,
-        backend: &mut dyn Backend,
-    ) -> Reply {
-        let forbidden = |msg: &str| -> Reply { Response::error(403, msg).into() };
+    /// Whether a request may change state: `control = true`, the same
+    /// origin (if the client says one), and the bearer token. `None` when it
+    /// may; else the 403 that says why not.
+    fn refused(&self, req: &Request) -> Option<Reply> {
+        let forbidden = |msg: &str| -> Option<Reply> { Some(Response::error(403, msg).into()) };
         if !self.cfg.control {
             return forbidden(
                 "control is disabled: set control = true and a token in [http] to allow \
-                 start/stop/restart over HTTP",
+                 start/stop/restart/scale over HTTP",
             );
         }
         if let Some(origin) = &req.origin {
@@ -299,6 +357,19 @@ impl Server {
         if expected.is_empty() || !same_secret(given.trim().as_bytes(), expected.as_bytes()) {
             return forbidden("wrong token");
         }
+        None
+    }
+
+    fn control(
+        &mut self,
+        name: &str,
+        verb: Verb,
+        req: &Request,
+        backend: &mut dyn Backend,
+    ) -> Reply {
+        if let Some(no) = self.refused(req) {
+            return no;
+        }
         if self.index(name).is_none() {
             return self.no_service(name);
         }
@@ -306,5 +377,117 @@ impl Server {
             Ok(msg) => Response::json(200, &json!({ "ok": true, "message": msg })).into(),
             Err(e) => Response::json(503, &json!({ "ok": false, "error": e })).into(),
         }
+    }
+
+    /// `POST /api/v1/services/NAME/scale` with `{"count": 4}`, `{"range":
+    /// "2-6"}` or both: as `sentinel scale` does.
+    fn scale(&mut self, name: &str, req: &Request, backend: &mut dyn Backend) -> Reply {
+        if let Some(no) = self.refused(req) {
+            return no;
+        }
+        let (count, range) = match scale_body(&req.body) {
+            Ok(b) => b,
+            Err(e) => return bad(e),
+        };
+        // An instance is not scaled on its own: say which service is.
+        if let Some(i) = self.index(name) {
+            if let Some((svc, _)) = self.info[i].name.split_once('@') {
+                return not_found(&format!(
+                    "{name} is an instance of {svc}; scale the service: \
+                     POST /api/v1/services/{svc}/scale"
+                ));
+            }
+        }
+        match backend.scale(name, count, range.as_deref()) {
+            Ok(msg) => Response::json(200, &json!({ "ok": true, "message": msg })).into(),
+            Err(e) => {
+                // The backend's words tell an unknown service from a refusal.
+                let status = if e.starts_with("no service named") {
+                    404
+                } else if e.contains("shutting down") {
+                    503
+                } else {
+                    409
+                };
+                Response::json(status, &json!({ "ok": false, "error": e })).into()
+            }
+        }
+    }
+}
+
+/// What a scale body asks: a count, a range, or both. Every mistake is named.
+fn scale_body(body: &[u8]) -> Result<(Option<u32>, Option<String>), String> {
+    const SHAPE: &str = r#"send a JSON body: {"count": 4}, {"range": "2-6"} or both"#;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(format!("empty body; {SHAPE}"));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body: {e}; {SHAPE}"))?;
+    let Value::Object(map) = v else {
+        return Err(format!("body: expected a JSON object; {SHAPE}"));
+    };
+    if let Some(k) = map
+        .keys()
+        .find(|k| !matches!(k.as_str(), "count" | "range"))
+    {
+        return Err(format!("body: unknown field {k:?}; {SHAPE}"));
+    }
+    let count = match map.get("count") {
+        None | Some(Value::Null) => None,
+        Some(c) => Some(
+            c.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| {
+                    format!("count: {c} is not a number of instances; give a whole number like 4")
+                })?,
+        ),
+    };
+    let range = match map.get("range") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) => Some(r.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(r) => {
+            return Err(format!(
+                "range: {r} is not a range; give a string like \"2-6\""
+            ))
+        }
+    };
+    if let Some(r) = &range {
+        crate::config::InstanceRange::parse(r).map_err(|e| format!("range: {e}"))?;
+    }
+    if count.is_none() && range.is_none() {
+        return Err(format!("nothing to do; {SHAPE}"));
+    }
+    Ok((count, range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_bodies_are_read_or_refused_with_the_reason() {
+        assert_eq!(scale_body(br#"{"count": 4}"#), Ok((Some(4), None)));
+        assert_eq!(
+            scale_body(br#"{"range": "2-6"}"#),
+            Ok((None, Some("2-6".into())))
+        );
+        assert_eq!(
+            scale_body(br#" {"count": 3, "range": "1-4"} "#),
+            Ok((Some(3), Some("1-4".into())))
+        );
+        assert_eq!(scale_body(br#"{"range": 3}"#), Ok((None, Some("3".into()))));
+        let err = |b: &[u8]| scale_body(b).unwrap_err();
+        assert!(err(b"").starts_with("empty body"), "{}", err(b""));
+        assert!(err(b"count=4").contains("send a JSON body"));
+        assert!(err(b"[4]").contains("expected a JSON object"));
+        assert!(err(br#"{"cnt": 4}"#).contains("unknown field \"cnt\""));
+        assert!(err(br#"{"count": -1}"#).contains("count: -1 is not a number"));
+        assert!(err(br#"{"count": 2.5}"#).contains("count: 2.5"));
+        assert!(err(br#"{"count": "4"}"#).contains("count: \"4\""));
+        assert!(err(br#"{"count": 99999999999}"#).contains("count:"));
+        assert!(err(br#"{"range": [2, 6]}"#).contains("range:"));
+        assert!(err(br#"{"range": "6-2"}"#).contains("above the maximum"));
+        assert!(err(br#"{"range": "0"}"#).contains("is not an instance count"));
+        assert!(err(b"{}").starts_with("nothing to do"));
     }
 }

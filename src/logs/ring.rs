@@ -16,6 +16,9 @@ pub struct LogLine {
     pub stream: Stream,
     /// The line, invalid UTF-8 replaced by U+FFFD.
     pub text: String,
+    /// The instance it came from (`web@1`), when a reply mixes instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// The last lines of one service, bounded by line count and bytes.
@@ -78,6 +81,7 @@ impl Ring {
             time_ms,
             stream,
             text,
+            unit: None,
         });
         self.last_seq
     }
@@ -165,6 +169,7 @@ mod tests {
                 time_ms: 1_700_000_000_123,
                 stream: Stream::Stderr,
                 text: "bad \u{fffd} byte".into(),
+                unit: None,
             }]
         );
     }

@@ -932,6 +932,7 @@ mod tests {
             isolation: Default::default(),
             lifecycle: Default::default(),
             scaling: Default::default(),
+            secrets: Default::default(),
             command: vec!["true".into()],
             workdir: None,
             env: Vec::new(),
@@ -952,6 +953,7 @@ mod tests {
             version: crate::config::CONFIG_VERSION,
             hooks: Vec::new(),
             warnings: Vec::new(),
+            secrets: Default::default(),
             slices: Vec::new(),
             supervisor: SupervisorConfig {
                 cgroup_root: "sentinel".into(),

@@ -2,6 +2,7 @@
 //! pipeline and raw syscalls nix does not wrap safely. Every `unsafe` block
 //! carries a `// SAFETY:` comment.
 
+pub mod mem;
 pub mod process;
 pub mod signals;
 pub mod spawn;

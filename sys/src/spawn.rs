@@ -12,8 +12,12 @@
 //! The child's order (DESIGN.md): session; signals; cgroup (fork fallback);
 //! rlimits, nice, ionice, OOM score; namespaces not made by clone3 (the user
 //! namespace, whose maps the parent writes while the child waits); mounts,
-//! pivot_root, hostname, loopback; stdio and chdir; setgroups, setgid,
-//! setuid; capabilities; no_new_privs; seccomp; execve.
+//! credentials, pivot_root, hostname, loopback; stdio and chdir;
+//! setgroups, setgid, setuid; capabilities; no_new_privs; seccomp; execve.
+//!
+//! Secrets for one start ([`Plan::arm_secrets`]: environment entries and
+//! [`Credentials`] files) are held in [`crate::mem::Secret`]s, wiped by
+//! [`Plan::disarm_secrets`] once the child has exec'd.
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -22,6 +26,8 @@ use std::os::raw::{c_char, c_ulong};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
+
+use crate::mem::Secret;
 
 /// The default search path when the child's environment has no `PATH`.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -88,9 +94,10 @@ pub enum Step {
     Capabilities = 22,
     NoNewPrivs = 23,
     Seccomp = 24,
+    Credentials = 25,
 }
 
-const STEPS: [Step; 24] = [
+const STEPS: [Step; 25] = [
     Step::Signals,
     Step::Session,
     Step::Terminal,
@@ -115,6 +122,7 @@ const STEPS: [Step; 24] = [
     Step::Capabilities,
     Step::NoNewPrivs,
     Step::Seccomp,
+    Step::Credentials,
 ];
 
 impl Step {
@@ -148,6 +156,7 @@ impl Step {
             Step::Capabilities => "capabilities",
             Step::NoNewPrivs => "no_new_privs",
             Step::Seccomp => "seccomp",
+            Step::Credentials => "credentials",
         }
     }
 }
@@ -242,6 +251,55 @@ pub struct Setup {
     pub seccomp: Vec<Vec<libc::sock_filter>>,
 }
 
+/// Secret files the child writes into a fresh tmpfs in its own mount
+/// namespace, like systemd's `LoadCredential=`: the tmpfs is mounted on
+/// `mount_at` (mode 0755), `dir` is made in it (mode 0500) holding the
+/// files (mode 0400), all owned by `owner` when given, and the tmpfs is
+/// then remounted read-only. Nothing of it is visible outside the child's
+/// mount namespace. Needs `CLONE_NEWNS` and the private propagation mount
+/// first in [`Setup::mounts`].
+#[derive(Debug)]
+pub struct Credentials {
+    mount_at: CString,
+    dir: CString,
+    files: Vec<(CString, Secret)>,
+    owner: Option<(u32, u32)>,
+    /// Create everything as `owner` (its filesystem uid and gid): in a
+    /// user namespace, where sentinel's own root is not mapped, files it
+    /// made would belong to nobody.
+    as_owner: bool,
+    /// tmpfs options: mode and a size that fits the files.
+    data: CString,
+}
+
+impl Credentials {
+    /// `files`: (name inside `dir`, content). Names are plain file names.
+    /// `owner`: the service's ids as the child sees them; `user_namespace`:
+    /// the child has its own (the files are then made as `owner`).
+    pub fn new(
+        mount_at: &str,
+        dir: &str,
+        files: Vec<(String, Secret)>,
+        owner: Option<(u32, u32)>,
+        user_namespace: bool,
+    ) -> Result<Credentials, NulError> {
+        // Each file takes at least a page; leave room for the folders.
+        let need: usize = files.iter().map(|(_, s)| s.len() + 4096).sum::<usize>() + 64 * 1024;
+        let files = files
+            .into_iter()
+            .map(|(name, s)| Ok((cstring(&format!("{dir}/{name}"))?, s)))
+            .collect::<Result<_, NulError>>()?;
+        Ok(Credentials {
+            mount_at: cstring(mount_at)?,
+            dir: cstring(dir)?,
+            files,
+            owner,
+            as_owner: user_namespace && owner.is_some(),
+            data: cstring(&format!("mode=0755,size={need}"))?,
+        })
+    }
+}
+
 /// Everything the child needs, prepared before fork.
 pub struct Plan {
     /// Paths to try with `execve`, in order (the `PATH` search, done as
@@ -263,6 +321,11 @@ pub struct Plan {
     /// before exec (socket activation wants the process's own pid). Owned
     /// (from `Box::into_raw`), freed on drop; the last entry of the env.
     listen_pid: Option<*mut [u8; LISTEN_PID_BUF]>,
+    /// `NAME=value\0` entries added for one start (`arm_secrets`); the
+    /// pointers in `envp_ptrs` point into them while armed.
+    secret_env: Vec<Secret>,
+    /// Secret files for one start.
+    credentials: Option<Credentials>,
 }
 
 const LISTEN_PID_BUF: usize = 32;
@@ -296,6 +359,8 @@ impl fmt::Debug for Plan {
             .field("workdir", &self.workdir)
             .field("session", &self.session)
             .field("setup", &self.setup)
+            .field("secret_env_len", &self.secret_env.len())
+            .field("credentials", &self.credentials)
             .finish()
     }
 }
@@ -369,6 +434,8 @@ impl Plan {
                 _pad: [0; 22],
             },
             listen_pid: None,
+            secret_env: Vec::new(),
+            credentials: None,
         })
     }
 
@@ -410,6 +477,68 @@ impl Plan {
             ptrs.insert(ptrs.len() - 1, p as *const c_char);
         }
         self.envp_ptrs = ptrs;
+    }
+
+    /// For the next start only: add `env` to the environment (replacing
+    /// entries of the same names) and have the child write `credentials`.
+    /// Call [`Plan::disarm_secrets`] once `spawn` has returned. Errors name
+    /// the variable, never its value.
+    pub fn arm_secrets(
+        &mut self,
+        env: Vec<(String, Secret)>,
+        credentials: Option<Credentials>,
+    ) -> Result<(), String> {
+        self.disarm_secrets();
+        let mut entries: Vec<(String, Secret)> = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return Err(format!("invalid environment variable name {k:?}"));
+            }
+            if v.expose().contains(&0) {
+                return Err(format!(
+                    "the value for {k} contains a NUL byte, which the environment cannot hold"
+                ));
+            }
+            // Sized exactly, so it never reallocates (and leaves no copy).
+            let mut bytes = Vec::with_capacity(k.len() + v.len() + 2);
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.push(b'=');
+            bytes.extend_from_slice(v.expose());
+            bytes.push(0);
+            entries.push((k, Secret::new(bytes)));
+        }
+        let overridden = |e: &CString| {
+            let key = e.as_bytes().split(|&b| b == b'=').next().unwrap_or(&[]);
+            entries.iter().any(|(k, _)| k.as_bytes() == key)
+        };
+        let mut ptrs: Vec<*const c_char> = self
+            ._envp
+            .iter()
+            .filter(|e| !overridden(e))
+            .map(|e| e.as_ptr())
+            .collect();
+        if let Some(p) = self.listen_pid {
+            ptrs.push(p as *const c_char);
+        }
+        // A Vec's heap buffer stays put when the Vec is moved below.
+        ptrs.extend(
+            entries
+                .iter()
+                .map(|(_, s)| s.expose().as_ptr().cast::<c_char>()),
+        );
+        ptrs.push(std::ptr::null());
+        self.envp_ptrs = ptrs;
+        self.secret_env = entries.into_iter().map(|(_, s)| s).collect();
+        self.credentials = credentials;
+        Ok(())
+    }
+
+    /// Wipe what `arm_secrets` added (the environment goes back to the
+    /// plan's own).
+    pub fn disarm_secrets(&mut self) {
+        self.rebuild_envp();
+        self.secret_env.clear();
+        self.credentials = None;
     }
 
     /// Add the isolation steps.
@@ -460,6 +589,17 @@ impl Plan {
                 .get(i)
                 .map(|r| format!("resource {}", r.0))
                 .unwrap_or_default(),
+            // 0: the tmpfs, 1: the folder, 2: the read-only remount, 3..: files.
+            Step::Credentials => match (&self.credentials, index) {
+                (None, _) => String::new(),
+                (Some(c), 0 | 2) => lossy(&c.mount_at),
+                (Some(c), 1) => lossy(&c.dir),
+                (Some(c), i) => c
+                    .files
+                    .get(i as usize - 3)
+                    .map(|(p, _)| lossy(p))
+                    .unwrap_or_default(),
+            },
             Step::Setuid => self
                 .setup
                 .ids
@@ -1033,6 +1173,9 @@ fn child_main(
         };
         check(r as i64, report, Step::Mount, i as u32);
     }
+    if let Some(cr) = &plan.credentials {
+        write_credentials(cr, report);
+    }
     if let Some(root) = &setup.pivot_root {
         // SAFETY: NUL-terminated paths prepared before fork or static.
         unsafe {
@@ -1139,15 +1282,20 @@ fn child_main(
     }
     if let Some(ids) = &setup.ids {
         if !in_userns {
+            // The raw syscalls, not glibc's wrappers: those broadcast the
+            // change to every thread glibc knows of, which after a fork
+            // from a threaded process (the test harness) can hang.
             // SAFETY: `groups` is a prepared Vec<u32> (gid_t) and its length.
-            let r = unsafe { libc::setgroups(ids.groups.len(), ids.groups.as_ptr()) };
+            let r = unsafe {
+                libc::syscall(libc::SYS_setgroups, ids.groups.len(), ids.groups.as_ptr())
+            };
             check(r as i64, report, Step::Setgroups, 0);
         }
         // SAFETY: plain syscalls without pointers.
-        let r = unsafe { libc::setresgid(ids.gid, ids.gid, ids.gid) };
+        let r = unsafe { libc::syscall(libc::SYS_setresgid, ids.gid, ids.gid, ids.gid) };
         check(r as i64, report, Step::Setgid, 0);
         // SAFETY: plain syscall without pointers.
-        let r = unsafe { libc::setresuid(ids.uid, ids.uid, ids.uid) };
+        let r = unsafe { libc::syscall(libc::SYS_setresuid, ids.uid, ids.uid, ids.uid) };
         check(r as i64, report, Step::Setuid, 0);
     }
 
@@ -1253,6 +1401,93 @@ fn child_main(
     child_fail(report, Step::Exec, last)
 }
 
+/// In the child, after its mounts: a fresh tmpfs on `cr.mount_at`, the
+/// folder and the files in it, owned by the service, then read-only.
+fn write_credentials(cr: &Credentials, report: RawFd) {
+    let step = Step::Credentials;
+    if let (true, Some((uid, gid))) = (cr.as_owner, cr.owner) {
+        // SAFETY: plain syscalls without pointers; each returns the old id.
+        // (u32::MAX is no id: setfsuid(-1) only reads the current one.)
+        let now = unsafe {
+            libc::syscall(libc::SYS_setfsgid, gid);
+            libc::syscall(libc::SYS_setfsuid, uid);
+            libc::syscall(libc::SYS_setfsuid, u32::MAX)
+        };
+        if now as u32 != uid {
+            child_fail_at(report, step, libc::EPERM, 1);
+        }
+    }
+    // SAFETY: a NUL-terminated path prepared before fork. It usually exists
+    // already (the parent made it); any other failure shows in the mount.
+    unsafe { libc::mkdir(cr.mount_at.as_ptr(), 0o755) };
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    // SAFETY: NUL-terminated strings prepared before fork or static.
+    let r = unsafe {
+        libc::mount(
+            c"tmpfs".as_ptr(),
+            cr.mount_at.as_ptr(),
+            c"tmpfs".as_ptr(),
+            flags,
+            cr.data.as_ptr().cast(),
+        )
+    };
+    check(r as i64, report, step, 0);
+    // SAFETY: a NUL-terminated path prepared before fork.
+    let r = unsafe { libc::mkdir(cr.dir.as_ptr(), 0o700) };
+    check(r as i64, report, step, 1);
+    for (k, (path, secret)) in cr.files.iter().enumerate() {
+        let index = k as u32 + 3;
+        // SAFETY: a NUL-terminated path prepared before fork; a new file.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o400 as libc::c_uint,
+            )
+        };
+        check(fd as i64, report, step, index);
+        let bytes = secret.expose();
+        let mut done = 0;
+        while done < bytes.len() {
+            let rest = &bytes[done..];
+            // SAFETY: writes from the prepared buffer to the fd just opened.
+            let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            check(n as i64, report, step, index);
+            done += n as usize;
+        }
+        if let Some((uid, gid)) = cr.owner {
+            // SAFETY: plain syscall on the fd just opened.
+            let r = unsafe { libc::fchown(fd, uid, gid) };
+            check(r as i64, report, step, index);
+        }
+        // SAFETY: closes our own fd.
+        unsafe { libc::close(fd) };
+    }
+    if let Some((uid, gid)) = cr.owner {
+        // SAFETY: a NUL-terminated path prepared before fork.
+        let r = unsafe { libc::chown(cr.dir.as_ptr(), uid, gid) };
+        check(r as i64, report, step, 1);
+    }
+    // SAFETY: a NUL-terminated path prepared before fork.
+    let r = unsafe { libc::chmod(cr.dir.as_ptr(), 0o500) };
+    check(r as i64, report, step, 1);
+    // SAFETY: a NUL-terminated path prepared before fork; NULL source,
+    // type and data are what a remount takes.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            cr.mount_at.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_RDONLY | flags,
+            std::ptr::null(),
+        )
+    };
+    check(r as i64, report, step, 2);
+}
+
 /// Open `/dev/null` read-write, close-on-exec.
 pub fn dev_null() -> std::io::Result<OwnedFd> {
     let f = std::fs::OpenOptions::new()
@@ -1267,6 +1502,7 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::os::fd::AsFd;
+    use std::path::Path;
 
     fn env() -> Vec<(String, String)> {
         vec![("PATH".into(), DEFAULT_PATH.into())]
@@ -1610,6 +1846,80 @@ mod tests {
         assert_eq!(code, 0);
         assert!(out.contains("Operation not permitted"), "{out}");
         assert!(out.contains("Seccomp:\t2"), "{out}");
+    }
+
+    #[test]
+    fn credentials_in_a_private_tmpfs_and_secret_env_for_one_start() {
+        let base = std::env::temp_dir().join(format!("sys-cred-{}", std::process::id()));
+        let mount_at = base.join("credentials");
+        std::fs::create_dir_all(&mount_at).unwrap();
+        let m = mount_at.to_str().unwrap().to_string();
+        let d = format!("{m}/web");
+        let mut plan = Plan::new(
+            &argv(&[
+                "sh",
+                "-c",
+                "exec 2>/dev/null; stat -c '%a %u %g' $D $D/db; cat $D/db; echo \"[$TOKEN]\"; \
+                 touch $D/x 2>&1 | grep -o Read-only; grep -c \" $M tmpfs ro,\" /proc/self/mounts",
+            ]),
+            &[
+                ("PATH".into(), DEFAULT_PATH.into()),
+                ("D".into(), d.clone()),
+                ("M".into(), m.clone()),
+                ("TOKEN".into(), "plain".into()),
+            ],
+            None,
+            Session::New,
+        )
+        .unwrap()
+        .with_setup(Setup {
+            namespaces: libc::CLONE_NEWNS,
+            mounts: vec![Mount {
+                source: None,
+                target: c"/".into(),
+                fstype: None,
+                flags: libc::MS_REC | libc::MS_PRIVATE,
+                data: None,
+            }],
+            ..Setup::default()
+        });
+        let creds = Credentials::new(
+            &m,
+            &d,
+            vec![("db".into(), Secret::from_slice(b"pw\n"))],
+            Some((65534, 65534)),
+            false,
+        )
+        .unwrap();
+        assert!(!format!("{creds:?}").contains("pw"));
+        plan.arm_secrets(
+            vec![("TOKEN".into(), Secret::from_slice(b"s3cret"))],
+            Some(creds),
+        )
+        .unwrap();
+        let (code, out) = run(&plan);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(
+            out,
+            "500 65534 65534\n400 65534 65534\npw\n[s3cret]\nRead-only\n1\n"
+        );
+        // Nothing of it outside the child's mount namespace.
+        assert!(!Path::new(&d).exists());
+        // Disarmed: the plan's own environment again.
+        plan.disarm_secrets();
+        let (_, out) = run(&plan);
+        assert!(out.contains("[plain]"), "{out}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_nul_in_a_secret_env_value_is_named_without_the_value() {
+        let mut plan = Plan::new(&argv(&["true"]), &env(), None, Session::New).unwrap();
+        let e = plan
+            .arm_secrets(vec![("K".into(), Secret::from_slice(b"a\0hunter2"))], None)
+            .unwrap_err();
+        assert!(e.contains("the value for K contains a NUL byte"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     fn cap_last() -> u32 {

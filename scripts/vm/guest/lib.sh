@@ -54,6 +54,112 @@ vm_done() {
     echo SENTINEL-VM-DONE | vm_out
 }
 
+# --- processes (Debian's busybox-static has no pgrep or pkill) ------------
+
+# vm_find [-p PPID] COMM [TEXT]: the processes whose name (/proc/PID/comm,
+# as `pgrep -x COMM`) is COMM and, with TEXT, whose command line (its
+# arguments joined by spaces) contains TEXT (as `pgrep -f`); with -p, only
+# the children of PPID. Sets vm_found (their pids, space-separated) and
+# vm_nfound (how many). Zombies count: a process that has exited and not
+# been reaped yet is still there. Only shell builtins, no fork, so it is
+# quick under emulation even with hundreds of processes. The kernel cuts
+# names at 15 characters: give COMM as /proc/PID/comm shows it.
+vm_find() {
+    _vf_ppid=
+    if [ "$1" = -p ]; then
+        _vf_ppid=$2
+        shift 2
+    fi
+    _vf_comm=$1 _vf_text=${2:-}
+    vm_found='' vm_nfound=0
+    for _vf_dir in /proc/[0-9]*; do
+        _vf_stat=
+        { read -r _vf_stat <"$_vf_dir/stat"; } 2>/dev/null || continue
+        # PID (COMM) STATE PPID ...; COMM may hold spaces and parentheses.
+        _vf_name=${_vf_stat#*(}
+        _vf_name=${_vf_name%)*}
+        [ "$_vf_name" = "$_vf_comm" ] || continue
+        if [ -n "$_vf_ppid" ]; then
+            _vf_rest=${_vf_stat##*) }
+            _vf_rest=${_vf_rest#* }
+            [ "${_vf_rest%% *}" = "$_vf_ppid" ] || continue
+        fi
+        if [ -n "$_vf_text" ]; then
+            # The arguments, NUL-terminated (busybox ash's read -d '').
+            _vf_args=
+            # shellcheck disable=SC3045
+            { while IFS= read -r -d '' _vf_arg; do
+                _vf_args="$_vf_args $_vf_arg"
+            done <"$_vf_dir/cmdline"; } 2>/dev/null
+            case "$_vf_args " in
+                *"$_vf_text"*) ;;
+                *) continue ;;
+            esac
+        fi
+        vm_found="$vm_found${vm_found:+ }${_vf_dir#/proc/}"
+        vm_nfound=$((vm_nfound + 1))
+    done
+}
+
+# vm_pids [-p PPID] COMM [TEXT]: vm_find's pids, one a line.
+vm_pids() {
+    vm_find "$@"
+    for _vp in $vm_found; do echo "$_vp"; done
+}
+
+# vm_count [-p PPID] COMM [TEXT]: how many processes vm_find finds.
+vm_count() {
+    vm_find "$@"
+    echo "$vm_nfound"
+}
+
+# vm_stat PID FIELD: one field of /proc/PID/stat by its number in proc(5)
+# (3 state, 4 ppid, 5 pgrp, 6 session); empty when the process is gone.
+vm_stat() {
+    _vs_stat=
+    { read -r _vs_stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+    # shellcheck disable=SC2086 # split the fields after the name
+    set -- "$2" ${_vs_stat##*) }
+    _vs_n=$1
+    shift $((_vs_n - 2))
+    echo "$1"
+}
+
+# --- time (the emulated machine is slow: deadlines go by the clock) -------
+
+# vm_clock: the time since boot in hundredths of a second, in $vm_now
+# (from /proc/uptime, without a fork).
+vm_clock() {
+    read -r _vc_up _vc_idle </proc/uptime
+    vm_now=${_vc_up%.*}${_vc_up#*.}
+    while [ "${vm_now#0}" != "$vm_now" ] && [ "${#vm_now}" -gt 1 ]; do
+        vm_now=${vm_now#0}
+    done
+}
+
+# vm_since START: the seconds (one decimal) from START (a $vm_now) to now.
+vm_since() {
+    vm_clock
+    _vs_d=$(((vm_now - $1) / 10))
+    echo "$((_vs_d / 10)).$((_vs_d % 10))"
+}
+
+# vm_wait SECONDS COMMAND [ARGS...]: run COMMAND every 0.1 s until it
+# succeeds (0) or SECONDS have passed by the clock (1; COMMAND ran at
+# least once, and once more at the deadline).
+vm_wait() {
+    vm_clock
+    _vw_end=$((vm_now + $1 * 100))
+    shift
+    while :; do
+        "$@" && return 0
+        vm_clock
+        [ "$vm_now" -lt "$_vw_end" ] || break
+        sleep 0.1
+    done
+    return 1
+}
+
 # vm_mount_basics: what a bare init needs (sentinel as PID 1 does this
 # itself): /proc, /sys, /dev, /sys/fs/cgroup (cgroup2), /tmp, /run.
 vm_mount_basics() {

@@ -9,6 +9,13 @@
 //! tests, after the report: `--alloc MB` touches MB MiB of memory and holds
 //! it, `--burn` spins on one CPU, `--fork-bomb` spawns copies of itself
 //! that spawn copies, forever (contained by `pids_max`).
+//!
+//! Files and variables (secrets tests), each printed without its content:
+//! `--stat PATH` prints `stat.PATH=MODE:UID:GID` (mode in octal), `--digest
+//! PATH` prints `digest.PATH=LEN:FNV` (length and FNV-1a 64 of the bytes),
+//! `--env-digest NAME` the same for a variable (or `unset`), and `--env
+//! NAME` prints `env.NAME=VALUE` (or `unset`) for variables that are not
+//! secret.
 #![forbid(unsafe_code)]
 
 use std::fs;
@@ -63,6 +70,27 @@ fn attempt(op: &str) -> String {
         Ok(()) => "ok".into(),
         Err(e) => errno_name(&e),
     }
+}
+
+/// `LEN:HEX` of FNV-1a 64: tells whether the bytes arrived, without them.
+fn digest(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{}:{h:016x}", bytes.len())
+}
+
+fn file_report(op: &str, path: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let r = match op {
+        "stat" => {
+            fs::metadata(path).map(|m| format!("{:04o}:{}:{}", m.mode() & 0o7777, m.uid(), m.gid()))
+        }
+        _ => fs::read(path).map(|b| digest(&b)),
+    };
+    r.unwrap_or_else(|e| errno_name(&e))
 }
 
 fn main() {
@@ -134,6 +162,23 @@ fn main() {
             "--try" => {
                 if let Some(op) = it.next() {
                     out.push(format!("try.{op}={}", attempt(op)));
+                }
+            }
+            "--stat" | "--digest" => {
+                if let Some(path) = it.next() {
+                    let op = &a[2..];
+                    out.push(format!("{op}.{path}={}", file_report(op, path)));
+                }
+            }
+            "--env" | "--env-digest" => {
+                if let Some(name) = it.next() {
+                    let v = std::env::var_os(name).map(|v| v.into_encoded_bytes());
+                    let shown = match (a.as_str(), v) {
+                        (_, None) => "unset".to_string(),
+                        ("--env", Some(v)) => String::from_utf8_lossy(&v).into_owned(),
+                        (_, Some(v)) => digest(&v),
+                    };
+                    out.push(format!("{}.{name}={shown}", &a[2..]));
                 }
             }
             "--hold" => hold = true,

@@ -14,34 +14,37 @@ case $comm in
     *) vm_report pid1 FAIL "/proc/1/comm is '$comm', not init or sentinel" ;;
 esac
 
-# zombies: how many processes are zombies (state Z in /proc/PID/stat).
+# zombies: how many processes are zombies (state Z in /proc/PID/stat),
+# with shell builtins only (there are hundreds of processes at first).
 zombies() {
-    n=0
-    for s in /proc/[0-9]*/stat; do
-        # shellcheck disable=SC2046
-        set -- $(cat "$s" 2>/dev/null)
-        [ "${3:-}" = Z ] && n=$((n + 1))
+    _z=0
+    for _d in /proc/[0-9]*; do
+        _s=
+        { read -r _s <"$_d/stat"; } 2>/dev/null || continue
+        _s=${_s##*) }
+        [ "${_s%% *}" = Z ] && _z=$((_z + 1))
     done
-    echo "$n"
+    echo "$_z"
 }
+# orphans: the `sleep 0.2` of `orphans` still running (a zombie has no
+# command line, so it is not one of these but one of the zombies).
+orphans() { vm_count sleep 'sleep 0.2'; }
 
-# Wait (up to 30 s) for the orphans to be spawned and then to be gone:
-# no zombie left and no orphaned sleep besides the service's own.
-i=0
-while [ ! -e /run/orphans-spawned ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-i=0
-while [ $i -lt 300 ]; do
+# Wait (up to 30 s) for the orphans to be spawned and then to be gone: no
+# zombie and no `sleep 0.2` left. The count must find `orphans`' own
+# `sleep 1000` (exactly one), or it would find nothing either way.
+vm_wait 30 test -e /run/orphans-spawned
+settled() {
     zombies=$(zombies)
-    sleeps=$(pgrep -x sleep | wc -l)
-    # `orphans` itself runs `sleep 1000`; `first`/`second` may be in a short sleep.
-    [ "$zombies" -eq 0 ] && [ "$sleeps" -le 3 ] && break
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -e /run/orphans-spawned ] && [ "$zombies" -eq 0 ] && [ "$sleeps" -le 3 ]; then
-    vm_report orphans-reaped PASS "200 orphans gone, no zombies"
+    left=$(orphans)
+    [ "$zombies" -eq 0 ] && [ "$left" -eq 0 ]
+}
+vm_wait 30 settled
+own=$(vm_count sleep 'sleep 1000')
+if [ -e /run/orphans-spawned ] && [ "$zombies" -eq 0 ] && [ "$left" -eq 0 ] && [ "$own" = 1 ]; then
+    vm_report orphans-reaped PASS "200 orphans gone, no zombies, no sleep 0.2 left; orphans' own sleep 1000 found"
 else
-    vm_report orphans-reaped FAIL "spawned=$([ -e /run/orphans-spawned ] && echo yes || echo no) zombies=$zombies sleeps=$sleeps"
+    vm_report orphans-reaped FAIL "spawned=$([ -e /run/orphans-spawned ] && echo yes || echo no) zombies=$zombies sleep-0.2-left=$left sleep-1000-found=$own"
 fi
 
 kill -TERM 1
