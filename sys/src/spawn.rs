@@ -1287,11 +1287,7 @@ fn child_main(
             // from a threaded process (the test harness) can hang.
             // SAFETY: `groups` is a prepared Vec<u32> (gid_t) and its length.
             let r = unsafe {
-                libc::syscall(
-                    libc::SYS_setgroups,
-                    ids.groups.len(),
-                    ids.groups.as_ptr(),
-                )
+                libc::syscall(libc::SYS_setgroups, ids.groups.len(), ids.groups.as_ptr())
             };
             check(r as i64, report, Step::Setgroups, 0);
         }
