@@ -11,7 +11,7 @@ import argparse, datetime, json, os, platform, shlex, shutil, signal, statistics
 import subprocess, sys, tempfile, time
 
 SLEEP = "100000"
-VICTIM = "100001"
+STAMP = None  # the compiled stamp program (see build_stamp), the victim of measurement 3
 LIVE = []  # every Tool started and not yet stopped, for the cleanup in main()
 
 
@@ -126,7 +126,9 @@ def kill_tree(pids):
 
 
 class Tool:
-    """One supervisor with n sleep services (plus a victim service if asked)."""
+    """One supervisor with n sleep services (plus a victim service if asked:
+    the stamp program, which appends its CLOCK_MONOTONIC start time to
+    `self.stamps`, then waits)."""
     name = "?"
     how = ""
 
@@ -135,6 +137,15 @@ class Tool:
         self.d = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
         self.proc = None
         self.services = [f"s{i}" for i in range(n)]
+        self.stamps = f"{self.d}/stamps"
+        self.extra = ""  # more config text (sentinel: an [http] table)
+
+    def victim_argv(self):
+        return [STAMP, self.stamps]
+
+    def victim_pid(self):
+        want = "\0".join(self.victim_argv()) + "\0"
+        return next((p for p in tree(self.root()) if cmdline(p) == want), None)
 
     def total(self):
         return self.n + (1 if self.victim else 0)
@@ -157,7 +168,7 @@ class Tool:
         return [p for p in tree(self.root()) if comm(p) != "sleep"]
 
     def wait_running(self, limit=120.0):
-        wait(lambda: len(self.sleeps()) >= self.total(), limit)
+        wait(lambda: len(self.sleeps()) >= self.n and (not self.victim or self.victim_pid()), limit)
 
     def stop(self):
         if self in LIVE:
@@ -190,7 +201,8 @@ class Sentinel(Tool):
             for s in self.services:
                 f.write(f'[services.{s}]\ncommand = ["sleep", "{SLEEP}"]\n')
             if self.victim:
-                f.write(f'[services.victim]\ncommand = ["sleep", "{VICTIM}"]\nbackoff = {{ initial = "0s" }}\n')
+                f.write(f'[services.victim]\ncommand = {json.dumps(self.victim_argv())}\nbackoff = {{ initial = "0s" }}\n')
+            f.write(self.extra)
 
     def argv(self):
         return [self.bin, "run", "-c", f"{self.d}/s.toml"]
@@ -204,12 +216,13 @@ class Supervisord(Tool):
         with open(f"{self.d}/s.ini", "w") as f:
             f.write(f"[supervisord]\nnodaemon=true\nlogfile={self.d}/supervisord.log\n"
                     f"pidfile={self.d}/supervisord.pid\nminfds=8192\nchildlogdir={self.d}\n")
-            progs = [(s, f"sleep {SLEEP}") for s in self.services] + ([("victim", f"sleep {VICTIM}")] if self.victim else [])
+            progs = [(s, f"sleep {SLEEP}") for s in self.services] + ([("victim", shlex.join(self.victim_argv()))] if self.victim else [])
             if self.crash:
                 progs = [("crash", "sh -c " + shlex.quote(self.crash))]
             for s, cmd in progs:
                 f.write(f"[program:{s}]\ncommand={cmd}\nstartsecs=0\nautorestart=true\n"
                         "stdout_logfile=NONE\nstderr_logfile=NONE\n")
+            f.write(self.extra)
 
     def argv(self):
         return ["supervisord", "-n", "-c", f"{self.d}/s.ini"]
@@ -220,7 +233,7 @@ class Runit(Tool):
     how = "`runsvdir DIR`; `DIR/sN/run` = `#!/bin/sh` + `exec sleep 100000` (runsv respawns at once, unless the service ran less than 1 s)"
 
     def write(self):
-        progs = [(s, f"exec sleep {SLEEP}") for s in self.services] + ([("victim", f"exec sleep {VICTIM}")] if self.victim else [])
+        progs = [(s, f"exec sleep {SLEEP}") for s in self.services] + ([("victim", "exec " + shlex.join(self.victim_argv()))] if self.victim else [])
         if self.crash:
             progs = [("crash", self.crash)]
         for s, line in progs:
@@ -246,7 +259,7 @@ class Pm2(Tool):
     how = "`pm2 start eco.json` (`script: sleep`, `interpreter: none`, `autorestart: true`, `restart_delay: 0`), PM2_HOME in a temp dir"
 
     def write(self):
-        progs = [(s, "sleep", [SLEEP]) for s in self.services] + ([("victim", "sleep", [VICTIM])] if self.victim else [])
+        progs = [(s, "sleep", [SLEEP]) for s in self.services] + ([("victim", STAMP, [self.stamps])] if self.victim else [])
         if self.crash:
             progs = [("crash", "sh", ["-c", self.crash])]
         apps = [{"name": s, "script": script, "args": arg, "interpreter": "none", "autorestart": True,
@@ -377,10 +390,52 @@ def measure_idle(cls_list, n, secs, reps, log):
     return res
 
 
+STAMP_C = r"""
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+/* The victim of measurement 3: append CLOCK_MONOTONIC (ns) to argv[1] at
+   once after exec, then wait for a signal. */
+int main(int argc, char **argv) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    FILE *f = argc > 1 ? fopen(argv[1], "a") : NULL;
+    if (!f) return 2;
+    fprintf(f, "%lld\n", (long long)t.tv_sec * 1000000000LL + t.tv_nsec);
+    fclose(f);
+    for (;;) pause();
+}
+"""
+
+
+def build_stamp(d):
+    """Compile the stamp program (static when the C library allows it, so no
+    dynamic loading sits between exec and the stamp)."""
+    src, out = f"{d}/stamp.c", f"{d}/stamp"
+    with open(src, "w") as f:
+        f.write(STAMP_C)
+    for extra in (["-static"], []):
+        if subprocess.run(["cc", "-O2", *extra, "-o", out, src], capture_output=True).returncode == 0:
+            return out, "static" if extra else "dynamic"
+    raise RuntimeError("cc could not build the stamp program")
+
+
+def last_stamp(path):
+    try:
+        with open(path) as f:
+            xs = f.read().split()
+        return len(xs), int(xs[-1]) if xs else None
+    except (OSError, ValueError):
+        return 0, None
+
+
 def measure_restart(cls_list, kills, log):
-    """All supervisors run at once with one victim each; each round kills every
-    victim in turn, spinning on /proc until the replacement has exec'd, then
-    waits 1.2 s (runsv and s6-supervise start a service at most once a second)."""
+    """All supervisors run at once with one victim each: the stamp program,
+    which writes its CLOCK_MONOTONIC start time to a file. Each round
+    SIGKILLs every victim in turn; the latency is the replacement's stamp
+    minus the monotonic time just before the kill (the poll for the new
+    line is not on the measured path). 1.2 s between rounds (runsv
+    respawns at once only a service that ran at least 1 s)."""
     res = {c.name: [] for c in cls_list}
     ts = []
     try:
@@ -391,24 +446,17 @@ def measure_restart(cls_list, kills, log):
         time.sleep(1.5)
         for k in range(kills):
             for t in ts:
-                victim = next((p for p in t.sleeps() if cmdline(p).endswith(VICTIM + "\0")), None)
+                victim = t.victim_pid()
                 if victim is None:
                     log(f"restart {t.name}: no victim found")
                     continue
-                with open(f"/proc/{victim}/stat") as f:
-                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
-                known = set(children(parent)) | {victim}
-
-                def replaced():
-                    for c in children(parent):
-                        if c not in known and comm(c) == "sleep":
-                            return c
-                    return None
-                t0 = time.perf_counter()
+                n0, _ = last_stamp(t.stamps)
+                t0 = time.monotonic_ns()
                 os.kill(victim, signal.SIGKILL)
                 try:
-                    wait(replaced, limit=10, spin=True)
-                    res[t.name].append((time.perf_counter() - t0) * 1000)
+                    wait(lambda: last_stamp(t.stamps)[0] > n0, limit=10)
+                    res[t.name].append((last_stamp(t.stamps)[1] - t0) / 1e6)
+                    wait(t.victim_pid, limit=2)  # its pid is known for the next round
                 except TimeoutError:
                     log(f"restart {t.name}: no replacement within 10 s")
             time.sleep(1.2)
@@ -489,6 +537,153 @@ def measure_reap(sbin, n, reps, log):
     return res, cmds
 
 
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def http_time(port, method, path, body=None, headers=None):
+    """(milliseconds, response bytes) of one request on a new loopback connection."""
+    import http.client
+    t0 = time.perf_counter()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    dt = (time.perf_counter() - t0) * 1000
+    if r.status != 200:
+        raise RuntimeError(f"{method} {path}: HTTP {r.status}")
+    return dt, len(data)
+
+
+XMLRPC_ALL = (b"<?xml version='1.0'?><methodCall><methodName>supervisor.getAllProcessInfo"
+              b"</methodName><params></params></methodCall>")
+
+
+def measure_scrape(n, rounds, log):
+    """sentinel's /metrics with n services, fresh (the 1 s cache expired) and
+    cached, against supervisord's nearest equivalent: the XML-RPC call
+    getAllProcessInfo on its [inet_http_server]. Both run at once; each
+    round asks each in turn, 1.1 s apart."""
+    res = {"sentinel (fresh)": [], "sentinel (cached)": [], "supervisord getAllProcessInfo": []}
+    size = {}
+    ts = []
+    try:
+        s = Sentinel(n)
+        sp = free_port()
+        s.extra = f'[http]\nlisten = "127.0.0.1:{sp}"\n'
+        v = Supervisord(n)
+        vp = free_port()
+        v.extra = (f"[inet_http_server]\nport=127.0.0.1:{vp}\n[rpcinterface:supervisor]\n"
+                   "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n")
+        ts = [s.start(), v.start()]
+        for t in ts:
+            t.wait_running()
+        time.sleep(2)
+        for r in range(rounds):
+            dt, size["sentinel"] = http_time(sp, "GET", "/metrics")
+            res["sentinel (fresh)"].append(dt)
+            dt, _ = http_time(sp, "GET", "/metrics")
+            res["sentinel (cached)"].append(dt)
+            dt, size["supervisord"] = http_time(vp, "POST", "/RPC2", XMLRPC_ALL, {"Content-Type": "text/xml"})
+            res["supervisord getAllProcessInfo"].append(dt)
+            time.sleep(1.1)
+        for k, v_ in res.items():
+            log(f"scrape {k}: median {statistics.median(v_):.2f} ms")
+    finally:
+        for t in ts:
+            t.stop()
+    return res, size
+
+
+def measure_cluster(sbin, probe, counts, secs, rounds, log):
+    """requests/s of wrk against one service behind one `listen` socket run
+    as 1 and as 4 instances of `probe --serve` (one connection at a time per
+    instance, `Connection: close`), rounds interleaved."""
+    res = {k: [] for k in counts}
+    errs = {k: 0 for k in counts}
+    for r in range(rounds):
+        for k in counts:
+            t = Sentinel(0)
+            port = free_port()
+            t.extra = (f'[services.web]\ncommand = {json.dumps([probe, "--serve"])}\n'
+                       f'instances = {k}\nlisten = ["tcp:127.0.0.1:{port}"]\n')
+            try:
+                t.start()
+                wait(lambda: sum(comm(p) == "sentinel-probe" for p in tree(t.root())) >= k, limit=30)
+                out = subprocess.run(["wrk", "-t2", "-c50", f"-d{secs}s", f"http://127.0.0.1:{port}/"],
+                                     capture_output=True, text=True, timeout=secs + 30).stdout
+                rps = next(float(l.split()[1]) for l in out.splitlines() if l.startswith("Requests/sec:"))
+                e = [l for l in out.splitlines() if "Socket errors" in l or "Non-2xx" in l]
+                if e:
+                    errs[k] += 1
+                    log(f"cluster {k}: {' / '.join(x.strip() for x in e)}")
+                res[k].append(rps)
+                log(f"cluster instances={k} round={r}: {rps:.0f} requests/s")
+            finally:
+                t.stop()
+    return res, errs
+
+
+POLICY = r"""#!/bin/sh
+# The accept queue of the shared listening socket: rx_queue of its LISTEN
+# row (st 0A) in /proc/net/tcp. Two or more connections waiting: 2 instances.
+q=$(awk -v port=":{hexport}" '$2 ~ port"$" && $4 == "0A" {{ split($5, a, ":"); print a[2]; exit }}' /proc/net/tcp)
+if [ $((0x${{q:-0}})) -ge 2 ]; then echo 2; else echo 1; fi
+"""
+
+
+def measure_spike(sbin, probe, spikes, log):
+    """A service of `probe --serve` behind one `listen` socket, instances
+    1-2, autoscaled by a policy that reads the socket's accept queue. At a
+    known instant wrk starts (-c50); the time until `sentinel status
+    --json` shows two instances running. Between spikes the load stops and
+    the service goes back to one instance."""
+    res = []
+    t = Sentinel(0)
+    port = free_port()
+    pol = f"{t.d}/policy"
+    with open(pol, "w") as f:
+        f.write(POLICY.format(hexport=f"{port:04X}"))
+    os.chmod(pol, 0o755)
+    t.extra = (f'[services.web]\ncommand = {json.dumps([probe, "--serve"])}\n'
+               f'instances = "1-2"\nlisten = ["tcp:127.0.0.1:{port}"]\n'
+               '[services.web.autoscale]\ninterval = "200ms"\nwindow = "200ms"\ncooldown = "1s"\n'
+               f'policy = {{ exec = ["{pol}"], timeout = "150ms" }}\n')
+    sock = f"{t.d}/s.sock"
+
+    def running():
+        p = subprocess.run([sbin, "status", "--json", "-s", sock], capture_output=True, text=True)
+        try:
+            return sum(1 for x in json.loads(p.stdout)["services"]
+                       if x.get("service") == "web" and x["state"] == "running")
+        except (ValueError, KeyError):
+            return 0
+    try:
+        t.start()
+        wait(lambda: running() == 1, limit=30)
+        for r in range(spikes):
+            time.sleep(1.5)  # past the cooldown of the last scale-down
+            t0 = time.perf_counter()
+            w = subprocess.Popen(["wrk", "-t1", "-c50", "-d4s", f"http://127.0.0.1:{port}/"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait(lambda: running() >= 2, limit=10)
+                dt = (time.perf_counter() - t0) * 1000
+                res.append(dt)
+                log(f"spike {r}: second instance running after {dt:.0f} ms")
+            except TimeoutError:
+                log(f"spike {r}: no second instance within 10 s")
+            w.wait()
+            wait(lambda: running() == 1, limit=30)
+    finally:
+        t.stop()
+    return res, POLICY.format(hexport=f"{port:04X}")
+
+
 def hyperfine_rounds(cmds, rounds, runs, log):
     """cmds: {name: command string}. hyperfine runs each command's runs in a
     block, so it is called `rounds` times and the per-run times are pooled."""
@@ -552,6 +747,7 @@ def main():
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--pm2", default="auto", help="yes, no, or auto (use pm2 if on PATH)")
     ap.add_argument("--pm2-note", default="")
+    ap.add_argument("--probe", default="target/release/sentinel-probe", help="tests/probe built in release")
     a = ap.parse_args()
     q = a.quick
     Sentinel.bin = os.path.abspath(a.bin)
@@ -566,6 +762,11 @@ def main():
         "reap": [[2000, 3]] if q else [[2000, 7], [20000, 3]],  # [orphans, rounds]
         "exec_rounds": 3 if q else 5,
         "exec_runs": 30 if q else 100,
+        "scrape_services": 500,
+        "scrape_rounds": 8 if q else 20,
+        "cluster_secs": 5 if q else 10,
+        "cluster_rounds": 2 if q else 3,
+        "spikes": 3 if q else 8,
     }
     t_start = time.monotonic()
 
@@ -576,12 +777,19 @@ def main():
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
     R = {}
+    global STAMP
+    stamp_dir = tempfile.mkdtemp(prefix="bench-stamp-")
+    STAMP, R["stamp_kind"] = build_stamp(stamp_dir)
+    probe = os.path.abspath(a.probe)
     try:
         log(f"tools: {', '.join(c.name for c in cls_list)}; parameters: {P}")
         R["mem"] = measure_memory(cls_list, P["mem_sizes"], P["mem_reps"], log)
         R["idle"] = measure_idle(cls_list, 100, P["idle_secs"], P["idle_reps"], log)
         R["restart"] = measure_restart(cls_list, P["kills"], log)
         R["crash"] = measure_crash(cls_list, 10, log)
+        R["scrape"] = measure_scrape(P["scrape_services"], P["scrape_rounds"], log)
+        R["cluster"] = measure_cluster(Sentinel.bin, probe, [1, 4], P["cluster_secs"], P["cluster_rounds"], log)
+        R["spike"] = measure_spike(Sentinel.bin, probe, P["spikes"], log)
         R["reap"] = {n: measure_reap(Sentinel.bin, n, reps, log) for n, reps in P["reap"]}
         s = Sentinel.bin
         R["exec"] = hyperfine_rounds({
@@ -601,6 +809,7 @@ def main():
     finally:
         for t in list(LIVE):
             t.stop()
+        shutil.rmtree(stamp_dir, ignore_errors=True)
     write_report(a, P, cls_list, R, time.monotonic() - t_start)
     log(f"wrote {a.out}")
 
@@ -701,11 +910,21 @@ def write_report(a, P, cls_list, R, elapsed):
         hint(better, f"{', '.join(better)} below sentinel; sentinel should sleep in epoll_wait with no timeout.")
     # restart
     w("## 3. Restart latency\n")
-    w(f"Each tool supervises one victim `sleep 100001` at its fastest allowed setting (see configurations). "
-      f"{P['kills']} rounds; in each round every tool's victim is SIGKILLed in turn and a python loop spins "
-      "on the victim's parent's `/proc/PID/task/*/children` until a new child whose comm is `sleep` "
-      "appears (the replacement has exec'd). 1.2 s between rounds, because runsv delays the respawn "
-      "of a service that ran less than a second. Milliseconds.\n")
+    w("Each tool supervises one victim at its fastest allowed setting: a small C program (compiled "
+      f"{R['stamp_kind']} by the bench with `cc -O2`) that appends its `CLOCK_MONOTONIC` time to a file "
+      "first thing after exec, then waits. All tools run at once; "
+      f"{P['kills']} rounds, in each round every tool's victim is SIGKILLed in turn. The latency is the "
+      "replacement's stamp minus the monotonic time taken just before `kill(2)`; the bench polls the "
+      "file for the new line, but the poll is not on the measured path. 1.2 s between rounds, because "
+      "runsv delays the respawn of a service that ran less than a second. Milliseconds.\n")
+    w("Settings (each tool's fastest):\n")
+    w("- **sentinel**: `backoff = { initial = \"0s\" }` (restart at once);")
+    w("- **supervisord**: `autorestart=true`, `startsecs=0`; it has no delay setting to lower;")
+    w("- **runit**: none needed: runsv respawns at once a service that ran at least 1 s;")
+    w("- **s6**: none exists: s6-supervise waits 1 s after a death before respawning;")
+    if any(c.name == "pm2" for c in cls_list):
+        w("- **pm2**: `autorestart: true`, `restart_delay: 0`.")
+    w("")
     rows, better = table(R["restart"], " ms")
     L.extend(rows)
     w("")
@@ -780,6 +999,58 @@ def write_report(a, P, cls_list, R, elapsed):
     w("*What stands in the way:* sentinel is one binary for PID 1, supervisor, isolation runner, "
       "config parser (TOML and YAML), HTTP metrics and control CLI; tini and dumb-init only do the "
       "first, runit and s6 split the work over several small C programs.\n")
+    # scrape
+    sres, ssize = R["scrape"]
+    w(f"## 7. `/metrics` with {P['scrape_services']} services\n")
+    w(f"sentinel with {P['scrape_services']} `sleep` services and `[http] listen = \"127.0.0.1:PORT\"`; "
+      "wall time of one `GET /metrics` on a new loopback connection (python `http.client`, request "
+      "sent to body read). sentinel caches the rendered text for 1 s, so each round asks twice: "
+      "*fresh* (the cache expired: every service sampled from `/proc` and rendered, what a "
+      "Prometheus scraping every 15 s sees) and *cached* (at once after). "
+      f"{P['scrape_rounds']} rounds, 1.1 s apart. Response: {ssize.get('sentinel', 0):,} bytes.\n")
+    w("No peer exports Prometheus metrics by itself (runit and s6 have no HTTP side at all; pm2 "
+      "needs the separate `pm2-prometheus-exporter` module). The nearest equivalent is supervisord's "
+      "XML-RPC call `supervisor.getAllProcessInfo` on its `[inet_http_server]` (state, pid, times "
+      f"of every program, no resource figures; {ssize.get('supervisord', 0):,} bytes), asked in the "
+      "same rounds against the same number of programs. Milliseconds.\n")
+    rows, better = table(sres, " ms", base="sentinel (fresh)")
+    L.extend(rows)
+    w("")
+    # scaling
+    cres, cerr = R["cluster"]
+    w("## 8. Scaling (issue 8): shared-port cluster and autoscaling\n")
+    w("sentinel only (no peer scales a service of any language behind one port). The service is "
+      "`tests/probe --serve` (built in release), a tiny HTTP/1.0 server that accepts on fd 3 "
+      "(`LISTEN_FDS`), answers one connection at a time with `Connection: close`: each request is a "
+      "new connection. Config:\n")
+    w("```toml\n[services.web]\ncommand = [\"sentinel-probe\", \"--serve\"]\ninstances = 4   # or 1\n"
+      "listen = [\"tcp:127.0.0.1:PORT\"]\n```\n")
+    w(f"### Connections per second, 1 instance against 4\n")
+    w(f"`wrk -t2 -c50 -d{P['cluster_secs']}s http://127.0.0.1:PORT/`, {P['cluster_rounds']} rounds "
+      "interleaved (1, 4, 1, 4, ...). wrk runs on the same 2 cores as the servers, so 4 instances "
+      "can at best use what wrk leaves.\n")
+    rows, _ = table({f"{k} instance{'s' if k > 1 else ''}": v for k, v in cres.items()}, "",
+                    base="1 instance", lower_is_better=False)
+    L.extend(rows)
+    w("")
+    w("Rounds with socket errors or non-2xx answers: " +
+      ", ".join(f"{k} instance(s): {v}" for k, v in cerr.items()) + ".\n")
+    spikes, policy = R["spike"]
+    w("### From a load spike to the new instance running\n")
+    w("The same service with `instances = \"1-2\"` and an autoscale policy evaluated every 200 ms:\n")
+    w("```toml\n[services.web.autoscale]\ninterval = \"200ms\"\nwindow = \"200ms\"\ncooldown = \"1s\"\n"
+      "policy = { exec = [\"policy\"], timeout = \"150ms\" }\n```\n")
+    w("This host's cgroup v2 has no controllers, so a `cpu` rule sees no CPU figure here (sentinel "
+      "reads CPU only from the service's cgroup). The policy therefore reads a load signal that "
+      "needs no cgroup: the accept queue of the shared listening socket, from `/proc/net/tcp`:\n")
+    w("```sh\n" + policy.strip() + "\n```\n")
+    w(f"{P['spikes']} spikes: at a known instant `wrk -t1 -c50 -d4s` starts; the time until "
+      "`sentinel status --json` (polled every 5 ms) shows the second instance `running`. Then the "
+      "load stops and the service goes back to one instance. The time is the wait for the next "
+      "evaluation (0–200 ms), the policy's run, and the spawn.\n")
+    rows, _ = table({"sentinel": spikes}, " ms")
+    L.extend(rows)
+    w("")
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     text = "\n".join(L) + "\n"
     text = text.replace(os.getcwd() + "/", "")  # commands as a reader types them, from the repo root
