@@ -348,18 +348,24 @@ impl Plan {
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.as_str())
                 .unwrap_or(DEFAULT_PATH);
-            path.split(':')
-                .map(|dir| {
-                    let dir = if dir.is_empty() { "." } else { dir };
-                    joined(dir.trim_end_matches('/'), b'/', program)
-                })
-                .collect::<Result<_, _>>()?
+            let mut candidates = Vec::with_capacity(path.matches(':').count() + 1);
+            for dir in path.split(':') {
+                let dir = if dir.is_empty() { "." } else { dir };
+                candidates.push(joined(dir.trim_end_matches('/'), b'/', program)?);
+            }
+            candidates
         };
-        let argv: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
-        let envp: Vec<CString> = env
-            .iter()
-            .map(|(k, v)| joined(k, b'=', v))
-            .collect::<Result<_, _>>()?;
+        // Exact capacities: a plan lives as long as its service, and
+        // collecting through `Result` would round each up to a power of two.
+        let mut args = Vec::with_capacity(argv.len());
+        for a in argv {
+            args.push(cstring(a)?);
+        }
+        let argv = args;
+        let mut envp = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            envp.push(joined(k, b'=', v)?);
+        }
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
         let mut name = [0u8; 16];
