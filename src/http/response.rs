@@ -13,8 +13,11 @@ pub struct Response {
 pub const JSON: &str = "application/json";
 pub const TEXT: &str = "text/plain; charset=utf-8";
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 pub const HTML: &str = "text/html; charset=utf-8";
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 pub const CSS: &str = "text/css; charset=utf-8";
+#[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
 pub const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 impl Response {

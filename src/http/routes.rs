@@ -2,7 +2,7 @@
 //!
 //! | path | answer |
 //! | --- | --- |
-//! | `GET /` | the dashboard (one page, embedded) |
+//! | `GET /` | the dashboard (one page, embedded; cargo feature `dashboard`, on by default) |
 //! | `GET /metrics` | Prometheus text 0.0.4 |
 //! | `GET /healthz` | 200 while sentinel's loop runs |
 //! | `GET /readyz` | 200 when no service is failed, in backoff or stopping; else 503 |
@@ -24,11 +24,15 @@ use super::{same_secret, Backend, LogSub, Server, Verb};
 use crate::control::{ServiceStatus, SupervisorStatus};
 use crate::logs::{LogFilter, Stream};
 
+#[cfg(feature = "dashboard")]
 const DASHBOARD: &str = include_str!("dashboard.html");
+#[cfg(feature = "dashboard")]
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
+#[cfg(feature = "dashboard")]
 const DASHBOARD_JS: &str = include_str!("dashboard.js");
 /// The dashboard's policy: its own script and style only (no inline code),
 /// nothing from elsewhere, no framing.
+#[cfg(feature = "dashboard")]
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; img-src 'self' data:; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
@@ -72,15 +76,23 @@ impl Server {
         let get = matches!(req.method, Method::Get | Method::Head);
         let post = req.method == Method::Post;
         match segs.as_slice() {
+            #[cfg(feature = "dashboard")]
             [] if get => Response::new(200, response::HTML, DASHBOARD)
                 .header("Content-Security-Policy", CSP)
                 .header("X-Frame-Options", "DENY")
                 .header("Referrer-Policy", "no-referrer")
                 .into(),
+            #[cfg(feature = "dashboard")]
             ["dashboard.css"] if get => Response::new(200, response::CSS, DASHBOARD_CSS).into(),
+            #[cfg(feature = "dashboard")]
             ["dashboard.js"] if get => {
                 Response::new(200, response::JAVASCRIPT, DASHBOARD_JS).into()
             }
+            #[cfg(not(feature = "dashboard"))]
+            [] | ["dashboard.css" | "dashboard.js"] if get => not_found(
+                "this sentinel was built without the dashboard (cargo feature `dashboard`); \
+                 see /metrics and /api/v1/services",
+            ),
             ["metrics"] if get => {
                 Response::new(200, response::PROMETHEUS, self.metrics_text(backend, now)).into()
             }

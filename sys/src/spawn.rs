@@ -382,6 +382,17 @@ pub fn cstring(s: &str) -> Result<CString, NulError> {
     CString::new(s).map_err(|_| NulError(s.to_string()))
 }
 
+/// `a`, `sep` and `b` joined into one C string, in one allocation and
+/// without the formatting machinery (plans are made on every start, and
+/// `sentinel exec` makes one per run).
+fn joined(a: &str, sep: u8, b: &str) -> Result<CString, NulError> {
+    let mut bytes = Vec::with_capacity(a.len() + b.len() + 2);
+    bytes.extend_from_slice(a.as_bytes());
+    bytes.push(sep);
+    bytes.extend_from_slice(b.as_bytes());
+    CString::new(bytes).map_err(|e| NulError(String::from_utf8_lossy(&e.into_vec()).into_owned()))
+}
+
 impl Plan {
     /// `argv[0]` is the program: a path if it has a `/` (relative paths are
     /// taken from `workdir`), else searched in the `PATH` of `env` (or
@@ -402,18 +413,24 @@ impl Plan {
                 .find(|(k, _)| k == "PATH")
                 .map(|(_, v)| v.as_str())
                 .unwrap_or(DEFAULT_PATH);
-            path.split(':')
-                .map(|dir| {
-                    let dir = if dir.is_empty() { "." } else { dir };
-                    cstring(&format!("{}/{program}", dir.trim_end_matches('/')))
-                })
-                .collect::<Result<_, _>>()?
+            let mut candidates = Vec::with_capacity(path.matches(':').count() + 1);
+            for dir in path.split(':') {
+                let dir = if dir.is_empty() { "." } else { dir };
+                candidates.push(joined(dir.trim_end_matches('/'), b'/', program)?);
+            }
+            candidates
         };
-        let argv: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
-        let envp: Vec<CString> = env
-            .iter()
-            .map(|(k, v)| cstring(&format!("{k}={v}")))
-            .collect::<Result<_, _>>()?;
+        // Exact capacities: a plan lives as long as its service, and
+        // collecting through `Result` would round each up to a power of two.
+        let mut args = Vec::with_capacity(argv.len());
+        for a in argv {
+            args.push(cstring(a)?);
+        }
+        let argv = args;
+        let mut envp = Vec::with_capacity(env.len());
+        for (k, v) in env {
+            envp.push(joined(k, b'=', v)?);
+        }
         let argv_ptrs = null_terminated(&argv);
         let envp_ptrs = null_terminated(&envp);
         let mut name = [0u8; 16];
@@ -442,7 +459,7 @@ impl Plan {
     /// Set (or add) one environment variable, e.g. a count that changed
     /// since the plan was made.
     pub fn set_env(&mut self, key: &str, value: &str) -> Result<(), NulError> {
-        let entry = cstring(&format!("{key}={value}"))?;
+        let entry = joined(key, b'=', value)?;
         let prefix = format!("{key}=");
         match self
             ._envp
@@ -1649,6 +1666,29 @@ mod tests {
     fn nul_in_argument_is_refused() {
         let err = Plan::new(&argv(&["a\0b"]), &env(), None, Session::New).unwrap_err();
         assert!(err.to_string().contains("NUL"));
+    }
+
+    #[test]
+    fn nul_in_environment_is_refused_naming_the_variable() {
+        let env = [
+            ("GOOD".to_string(), "x".to_string()),
+            ("BAD".to_string(), "a\0b".to_string()),
+        ];
+        let err = Plan::new(&argv(&["true"]), &env, None, Session::New).unwrap_err();
+        assert_eq!(err, NulError("BAD=a\0b".into()));
+    }
+
+    #[test]
+    fn path_candidates_join_each_folder_and_the_program() {
+        let env = [("PATH".to_string(), "/a/:/b::/c".to_string())];
+        let plan = Plan::new(&argv(&["prog"]), &env, None, Session::New).unwrap();
+        let got: Vec<&str> = plan
+            .candidates
+            .iter()
+            .map(|c| c.to_str().unwrap())
+            .collect();
+        assert_eq!(got, ["/a/prog", "/b/prog", "./prog", "/c/prog"]);
+        assert_eq!(plan._envp[0].to_str().unwrap(), "PATH=/a/:/b::/c");
     }
 
     fn isolated(script: &str, setup: Setup) -> (i32, String) {
