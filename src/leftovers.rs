@@ -40,9 +40,13 @@ pub fn kill_session(sid: i32) -> usize {
             if pid == me {
                 continue;
             }
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
+            // One open, one read, one close: this runs for every process.
+            let mut buf = [0u8; 512];
+            let n = match std::fs::File::open(format!("/proc/{pid}/stat")) {
+                Ok(mut f) => std::io::Read::read(&mut f, &mut buf).unwrap_or(0),
+                Err(_) => continue,
             };
+            let stat = String::from_utf8_lossy(&buf[..n]);
             if session_of(&stat) == Some(sid) && kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
                 found += 1;
             }

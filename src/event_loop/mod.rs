@@ -691,6 +691,7 @@ impl Runtime {
     fn execute(&mut self, actions: Vec<Tagged>) {
         let mut queue = std::collections::VecDeque::from(actions);
         let mut touched = Vec::new();
+        let mut sessions: Vec<(usize, i32)> = Vec::new();
         while let Some((i, action)) = queue.pop_front() {
             touched.push(i);
             match action {
@@ -711,16 +712,20 @@ impl Runtime {
                     if self.io[i].leaf.is_some() {
                         self.kill_cgroup(i);
                     } else {
-                        let n = crate::leftovers::kill_session(pgid);
-                        if n > 0 {
-                            log(&format!(
-                                "{}: killed {n} leftover process(es) of its session",
-                                self.sup.name(i)
-                            ));
-                        }
+                        // After the queue: a restart spawns first.
+                        sessions.push((i, pgid));
                     }
                 }
                 Action::Log(msg) => log(&msg),
+            }
+        }
+        for (i, sid) in sessions {
+            let n = crate::leftovers::kill_session(sid);
+            if n > 0 {
+                log(&format!(
+                    "{}: killed {n} leftover process(es) of its session",
+                    self.sup.name(i)
+                ));
             }
         }
         touched.sort_unstable();
