@@ -30,6 +30,15 @@ const DASHBOARD: &str = include_str!("dashboard.html");
 const DASHBOARD_CSS: &str = include_str!("dashboard.css");
 #[cfg(feature = "dashboard")]
 const DASHBOARD_JS: &str = include_str!("dashboard.js");
+/// `GET /` of a build without the dashboard.
+#[cfg(not(feature = "dashboard"))]
+fn no_dashboard() -> Reply {
+    not_found(
+        "this sentinel was built without the dashboard (cargo feature `dashboard`); \
+         see /metrics and /api/v1/services",
+    )
+}
+
 /// The dashboard's policy: its own script and style only (no inline code),
 /// nothing from elsewhere, no framing.
 #[cfg(feature = "dashboard")]
@@ -89,10 +98,11 @@ impl Server {
                 Response::new(200, response::JAVASCRIPT, DASHBOARD_JS).into()
             }
             #[cfg(not(feature = "dashboard"))]
-            [] | ["dashboard.css" | "dashboard.js"] if get => not_found(
-                "this sentinel was built without the dashboard (cargo feature `dashboard`); \
-                 see /metrics and /api/v1/services",
-            ),
+            [] if get => no_dashboard(),
+            #[cfg(not(feature = "dashboard"))]
+            ["dashboard.css"] if get => no_dashboard(),
+            #[cfg(not(feature = "dashboard"))]
+            ["dashboard.js"] if get => no_dashboard(),
             ["metrics"] if get => {
                 Response::new(200, response::PROMETHEUS, self.metrics_text(backend, now)).into()
             }
