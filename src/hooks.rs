@@ -40,9 +40,6 @@
 //! the queue moves; both calls may start jobs, so the loop should refresh
 //! its jobs deadline (`jobs.next_deadline()`) after them.
 
-// Driven by the event loop as issue 8 is integrated.
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -297,11 +294,13 @@ impl Hooks {
     }
 
     /// Hook commands running now.
+    #[cfg(test)]
     pub fn running(&self) -> usize {
         self.running.len()
     }
 
     /// Hook runs waiting for a place.
+    #[cfg(test)]
     pub fn queued(&self) -> usize {
         self.queue.len()
     }

@@ -39,9 +39,6 @@
 //! [`STDERR_KEEP`] bytes; a child that floods it faster than the loop reads
 //! (more than [`STDERR_DRAIN`] in one event) has it closed.
 
-// Driven by the event loop as issue 8 is integrated.
-#![allow(dead_code)]
-
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -302,11 +299,13 @@ impl Jobs {
     }
 
     /// Whether `pid` is a running job's process.
+    #[cfg(test)]
     pub fn owns(&self, pid: i32) -> bool {
         self.slots.iter().flatten().any(|j| j.pid.as_raw() == pid)
     }
 
     /// Jobs not yet reaped.
+    #[cfg(test)]
     pub fn running(&self) -> usize {
         self.slots.iter().flatten().count()
     }

@@ -11,10 +11,6 @@ use std::time::Duration;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn pid_of(s: &serde_json::Value) -> i64 {
-    s["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {s}"))
-}
-
 fn names(s: &Sentinel) -> Vec<String> {
     s.status()["services"]
         .as_array()

@@ -9,10 +9,6 @@ use std::time::{Duration, Instant};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
-fn pid_of(s: &serde_json::Value) -> i64 {
-    s["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {s}"))
-}
-
 #[test]
 fn three_services_and_a_killed_one_is_replaced() {
     let s = Sentinel::start(

@@ -108,10 +108,10 @@ mod sample;
 #[cfg(test)]
 mod tests;
 
-// Wired into the event loop by the lead (issue 8).
-#[allow(unused_imports)]
-pub use engine::{Autoscaler, Decision, Limits, Sample};
-#[allow(unused_imports)]
+#[cfg(test)]
+pub use engine::Sample;
+pub use engine::{Autoscaler, Decision, Limits};
 pub use policy::parse_policy_output;
-#[allow(unused_imports)]
-pub use sample::{parse_pressure, read_sample};
+#[cfg(test)]
+pub use sample::parse_pressure;
+pub use sample::read_sample;

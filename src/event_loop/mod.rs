@@ -513,10 +513,7 @@ impl Runtime {
             pidfd: None,
             leaf: prepared.leaf,
             groups: svc.groups.clone(),
-            forward: svc
-                .forward_signals
-                .clone()
-                .unwrap_or_else(|| self.config.supervisor.forward_signals.clone()),
+            forward: self.forward_of(svc),
             readers: [out_r, err_r],
             writers: [out_w, err_w],
             splitters: [LineSplitter::new(MAX_LINE), LineSplitter::new(MAX_LINE)],
@@ -525,6 +522,14 @@ impl Runtime {
             prefix: Vec::new(),
             log_bytes: 0,
         })
+    }
+
+    /// The signals sentinel passes on to a service: its own list, or
+    /// `[supervisor] forward_signals`.
+    fn forward_of(&self, svc: &crate::config::ServiceConfig) -> Vec<Signal> {
+        svc.forward_signals
+            .clone()
+            .unwrap_or_else(|| self.config.supervisor.forward_signals.clone())
     }
 
     fn open_log_file(
@@ -569,6 +574,7 @@ impl Runtime {
         let svc = self.sup.specs[self.sup.unit_spec[u]].config.clone();
         self.secrets.set_unit(u, &name, &svc);
         let file = self.open_log_file(&name, svc.log)?;
+        let forward = self.forward_of(&svc);
         let io = &mut self.io[u];
         io.plan = prepared.plan;
         if prepared.leaf.is_some() {
@@ -576,10 +582,7 @@ impl Runtime {
         }
         io.life = svc.lifecycle.clone();
         io.groups = svc.groups.clone();
-        io.forward = svc
-            .forward_signals
-            .clone()
-            .unwrap_or_else(|| self.config.supervisor.forward_signals.clone());
+        io.forward = forward;
         if let Some(mut old) = std::mem::replace(&mut io.file, file) {
             let _ = old.flush();
         }
@@ -650,6 +653,11 @@ impl Runtime {
     }
 
     fn finish(mut self) -> i32 {
+        // Hook commands and policies still running go with sentinel.
+        self.jobs.kill_all(self.poll.registry());
+        for pid in self.jobs.pids() {
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
         for i in 0..self.io.len() {
             for s in 0..2 {
                 self.read_pipe(i, s);

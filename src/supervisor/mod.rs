@@ -752,7 +752,6 @@ impl Supervisor {
                 }
                 Some(s) => {
                     // Removed earlier, back now: its units are reused.
-                    present.push(false);
                     present[s] = true;
                     self.specs[s].removed = false;
                     self.respec(s, svc);

@@ -195,6 +195,11 @@ impl Sentinel {
     }
 }
 
+/// The `pid` of a service's status object.
+pub fn pid_of(s: &serde_json::Value) -> i64 {
+    s["pid"].as_i64().unwrap_or_else(|| panic!("no pid in {s}"))
+}
+
 /// The direct children of a process.
 pub fn children_of(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
